@@ -1,0 +1,1 @@
+"""asyncinfer: CLI and local stack for the async inference pipeline."""
