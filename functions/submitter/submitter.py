@@ -1,0 +1,52 @@
+"""S3 ObjectCreated → InvokeEndpointAsync, once per object version, for every record of the event."""
+
+from typing import Any
+
+from async_pipeline import submission, wiring
+from async_pipeline.submission import Action
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+METRICS = {
+    Action.SUBMITTED: "FilesSubmitted",
+    Action.REJECTED: "FilesRejected",
+    Action.REPUBLISHED: "ResultEventsPublished",
+    Action.DUPLICATE: "DuplicateDeliveries",
+    Action.IN_PROGRESS: "DuplicateDeliveries",
+    Action.IGNORED: "RecordsIgnored",
+}
+
+
+class SubmissionFailed(RuntimeError):
+    """At least one record failed; Lambda retries the event, then sends it to the dead-letter queue."""
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = submission.submit_event(event, wiring.submitter(), wiring.clock(context))
+    for outcome in report.outcomes:
+        logger.info(
+            "record handled",
+            extra={
+                "action": outcome.action,
+                "uri": outcome.uri,
+                "inferenceId": outcome.inference_id,
+                "reason": outcome.reason,
+            },
+        )
+        metrics.add_metric(name=METRICS[outcome.action], unit=MetricUnit.Count, value=1)
+        if outcome.action is Action.REJECTED:
+            metrics.add_metric(name="ResultEventsPublished", unit=MetricUnit.Count, value=1)
+    if report.failures:
+        for failure in report.failures:
+            logger.error("record failed", extra={"reason": failure})
+            metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
+        raise SubmissionFailed(f"{len(report.failures)} record(s) failed: " + "; ".join(report.failures))
+    return {action.value: report.count(action) for action in Action if report.count(action)}

@@ -1,0 +1,31 @@
+"""Deterministic inference ids: one per (bucket, key, object version), so a re-delivered event maps to the same id."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from async_pipeline.s3_events import S3ObjectCreated
+
+MAX_LENGTH = 64  # InvokeEndpointAsync: 1-64 printable characters
+
+
+class MissingObjectVersion(ValueError):
+    """The record carries no version id, sequencer or ETag: nothing tells two uploads of the key apart."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectIdentity:
+    inference_id: str
+    version_source: str  # "versionId" | "sequencer" | "eTag"
+    version: str
+
+
+def identify(obj: S3ObjectCreated) -> ObjectIdentity:
+    """Prefer the version id (the input bucket is versioned), then the event's sequencer, then the ETag."""
+    for source, version in (("versionId", obj.version_id), ("sequencer", obj.sequencer), ("eTag", obj.etag)):
+        if version:
+            # A hash keeps any key (unicode, spaces, 1024 bytes) inside the 64 printable ASCII characters allowed.
+            digest = hashlib.sha256(f"{obj.bucket}\0{obj.key}\0{source}\0{version}".encode()).hexdigest()
+            return ObjectIdentity(digest[:MAX_LENGTH], source, version)
+    raise MissingObjectVersion(f"{obj.uri}: record has no versionId, sequencer or eTag")

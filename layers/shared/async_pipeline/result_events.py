@@ -1,0 +1,88 @@
+"""The result event this pipeline publishes, once per job, on its EventBridge bus.
+
+Its ``detail`` is described by ``schemas/result-event.schema.json``; tests validate every event against it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from async_pipeline.jobs import Job, JobStatus
+
+SOURCE = "async-inference-pipeline"
+SCHEMA_VERSION = "1.0"
+DETAIL_TYPES = {JobStatus.COMPLETED: "Inference Completed", JobStatus.FAILED: "Inference Failed"}
+# PutEvents takes entries up to 256 KB; leave room for the envelope before dropping an embedded response.
+MAX_DETAIL_BYTES = 250_000
+
+
+class PublishFailed(RuntimeError):
+    """EventBridge did not accept the event; the message carries its error code."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultEvent:
+    detail_type: str
+    detail: dict[str, Any]
+
+    @property
+    def inference_id(self) -> str:
+        return str(self.detail["inferenceId"])
+
+    def to_entry(self, bus_name: str) -> dict[str, Any]:
+        return {
+            "Source": SOURCE,
+            "DetailType": self.detail_type,
+            "Detail": json.dumps(self.detail, separators=(",", ":")),
+            "EventBusName": bus_name,
+        }
+
+
+def build(job: Job) -> ResultEvent:
+    """The event for a terminal job. Built from the record alone, so a retry rebuilds the same event."""
+    if job.status not in DETAIL_TYPES:
+        raise ValueError(f"job {job.inference_id} is {job.status}, not terminal")
+    detail: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
+        "inferenceId": job.inference_id,
+        "status": str(job.status),
+        "endpointName": job.endpoint_name,
+        "inputLocation": job.input_location,
+        "receivedTime": job.received_time,
+        "completedTime": job.completed_time,
+        "durationMs": job.duration_ms,
+    }
+    if job.status is JobStatus.COMPLETED:
+        detail["outputLocation"] = job.output_location
+    else:
+        detail["failureLocation"] = job.failure_location
+        detail["failureReason"] = job.failure_reason or "unknown"
+    if job.response_content is not None:
+        detail["inferenceResponse"] = {
+            "content": job.response_content,
+            "encoding": job.response_encoding,
+            "contentType": job.response_content_type,
+        }
+        if len(json.dumps(detail)) > MAX_DETAIL_BYTES:
+            del detail["inferenceResponse"]
+            detail["inferenceResponseOmitted"] = "larger than an EventBridge entry allows; read the output object"
+    return ResultEvent(DETAIL_TYPES[job.status], detail)
+
+
+class EventPublisher:
+    """Puts result events on the bus. ``client`` is a boto3 EventBridge client."""
+
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client = client
+        self._bus = bus_name
+
+    def publish(self, event: ResultEvent) -> None:
+        response = self._client.put_events(Entries=[event.to_entry(self._bus)])
+        if response.get("FailedEntryCount"):
+            entry = response["Entries"][0]
+            raise PublishFailed(
+                f"PutEvents rejected the result event of {event.inference_id}: "
+                f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
+            )

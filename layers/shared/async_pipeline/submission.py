@@ -1,0 +1,208 @@
+"""Submitting input objects to the asynchronous endpoint: the submitter's use case.
+
+Per object: claim the inference id (one conditional write), read the object's metadata, reject what the endpoint
+cannot take, call ``InvokeEndpointAsync``, confirm. Duplicate or concurrent deliveries stop at the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from async_pipeline import completion, content_types, inference_ids, s3_events
+from async_pipeline.completion import Clock, Publisher
+from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
+from async_pipeline.s3_events import S3ObjectCreated
+
+MAX_INPUT_BYTES = 1_000_000_000  # InvokeEndpointAsync reads up to 1 GB from S3
+_MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+
+
+class Action(StrEnum):
+    SUBMITTED = "submitted"
+    DUPLICATE = "duplicate"  # already submitted (or finished) for this object version
+    IN_PROGRESS = "in_progress"  # a live invocation holds the claim
+    REJECTED = "rejected"  # recorded FAILED without calling the endpoint; failure event published
+    REPUBLISHED = "republished"  # a rejection whose event was still owed
+    IGNORED = "ignored"  # test event, folder key, not a creation
+
+
+class TransientFailure(RuntimeError):
+    """The object could not be submitted now; the claim was released and a retry will try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint_name: str
+    default_content_type: str
+    accept: str | None = None
+    request_ttl_seconds: int | None = None
+    invocation_timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: Action
+    uri: str | None = None
+    inference_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class BatchReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.action is action)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", exc))
+
+
+class Submitter:
+    def __init__(self, settings: Settings, store: JobStore, s3: Any, runtime: Any, publisher: Publisher) -> None:
+        self._settings = settings
+        self._store = store
+        self._s3 = s3
+        self._runtime = runtime
+        self._publisher = publisher
+
+    def submit(self, obj: S3ObjectCreated, clock: Clock) -> Outcome:
+        identity = inference_ids.identify(obj)
+        job = Job(
+            inference_id=identity.inference_id,
+            status=JobStatus.SUBMITTING,
+            input_location=obj.uri,
+            endpoint_name=self._settings.endpoint_name,
+            version_source=identity.version_source,
+            object_size=obj.size,
+            received_time=obj.event_time,
+        )
+        claim = self._store.claim(job, lease_expires_at_ms=clock.deadline_ms, now_s=clock.now_s())
+        if not claim.claimed:
+            return self._already_claimed(obj, claim.job, clock)
+        try:
+            accepted = self._invoke_claimed(obj, job, clock)
+        except Exception as exc:
+            # Nothing reached the endpoint: give the claim back so the retry can take it at once.
+            reason = str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
+            self._store.release(job, reason=reason, now_s=clock.now_s())
+            raise
+        if isinstance(accepted, Outcome):
+            return accepted
+        # The endpoint has the request. Whatever happens to the confirmation, the claim must not be released:
+        # a retry would invoke a second time. An unconfirmed SUBMITTING job is finished by its notification.
+        try:
+            self._store.mark_submitted(
+                job,
+                output_location=accepted.get("OutputLocation"),
+                failure_location=accepted.get("FailureLocation"),
+                submitted_at=clock.now_iso(),
+                now_s=clock.now_s(),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return Outcome(Action.SUBMITTED, obj.uri, job.inference_id, f"submitted; confirmation not recorded: {exc}")
+        return Outcome(Action.SUBMITTED, obj.uri, job.inference_id)
+
+    def _already_claimed(self, obj: S3ObjectCreated, existing: Job, clock: Clock) -> Outcome:
+        if existing.owes_event(clock.now_ms()):
+            completion.publish_owed(self._store, self._publisher, existing, clock)
+            return Outcome(Action.REPUBLISHED, obj.uri, existing.inference_id, existing.failure_reason)
+        if existing.status is JobStatus.SUBMITTING:
+            return Outcome(Action.IN_PROGRESS, obj.uri, existing.inference_id)
+        return Outcome(Action.DUPLICATE, obj.uri, existing.inference_id, f"already {existing.status}")
+
+    def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> Outcome | Mapping[str, Any]:
+        """Call the endpoint for a claimed job: its response, or the Outcome of a rejection."""
+        try:
+            head = self._head(obj)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_OBJECT:
+                return self._reject(obj, job, "the input object (this version) no longer exists", clock)
+            raise TransientFailure(f"HeadObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
+        except BotoCoreError as exc:
+            raise TransientFailure(f"HeadObject {obj.uri}: {exc}") from exc
+
+        size = int(head.get("ContentLength", obj.size or 0))
+        if size == 0:
+            return self._reject(obj, job, "the input object is empty (0 bytes); the endpoint needs a payload", clock)
+        if size > MAX_INPUT_BYTES:
+            return self._reject(
+                obj, job, f"the input object is {size} bytes; InvokeEndpointAsync takes at most 1 GB", clock
+            )
+        content_type, _source = content_types.choose(
+            head.get("ContentType"), obj.key, self._settings.default_content_type
+        )
+        request: dict[str, Any] = {
+            "EndpointName": self._settings.endpoint_name,
+            "InputLocation": obj.uri,
+            "ContentType": content_type,
+            "InferenceId": job.inference_id,
+        }
+        if self._settings.accept:
+            request["Accept"] = self._settings.accept
+        if self._settings.request_ttl_seconds:
+            request["RequestTTLSeconds"] = self._settings.request_ttl_seconds
+        if self._settings.invocation_timeout_seconds:
+            request["InvocationTimeoutSeconds"] = self._settings.invocation_timeout_seconds
+        try:
+            response: Mapping[str, Any] = self._runtime.invoke_endpoint_async(**request)
+        except ClientError as exc:
+            code, message = _error_code(exc), _error_message(exc)
+            # A missing endpoint is an environment problem (being created, wrong name): retry, then dead-letter.
+            if code == "ValidationError" and "not found" not in message.lower():
+                return self._reject(obj, job, f"InvokeEndpointAsync rejected the request: {message}", clock)
+            raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {code} {message}") from exc
+        except BotoCoreError as exc:
+            raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {exc}") from exc
+        return response
+
+    def _head(self, obj: S3ObjectCreated) -> Mapping[str, Any]:
+        params = {"Bucket": obj.bucket, "Key": obj.key}
+        if obj.version_id:
+            params["VersionId"] = obj.version_id
+        response: Mapping[str, Any] = self._s3.head_object(**params)
+        return response
+
+    def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> Outcome:
+        terminal = Terminal(
+            status=JobStatus.FAILED,
+            completed_time=clock.now_iso(),
+            failure_reason=reason,
+            received_time=obj.event_time,
+            duration_ms=None,
+            endpoint_name=self._settings.endpoint_name,
+            input_location=obj.uri,
+        )
+        completion.finalize(self._store, self._publisher, job.inference_id, terminal, clock)
+        return Outcome(Action.REJECTED, obj.uri, job.inference_id, reason)
+
+
+def submit_event(event: Mapping[str, Any], submitter: Submitter, clock: Clock) -> BatchReport:
+    """Handle every record of an S3 event; failures are collected, not raised, so every record gets its turn."""
+    report = BatchReport()
+    for result in s3_events.parse_event(event):
+        if result.error is not None:
+            report.failures.append(f"record {result.index}: {result.error}")
+            continue
+        if result.skip_reason is not None or result.obj is None:
+            uri = result.obj.uri if result.obj else None
+            report.outcomes.append(Outcome(Action.IGNORED, uri, reason=result.skip_reason))
+            continue
+        try:
+            report.outcomes.append(submitter.submit(result.obj, clock))
+        except (TransientFailure, inference_ids.MissingObjectVersion) as exc:
+            report.failures.append(f"record {result.index} ({result.obj.uri}): {exc}")
+        except Exception as exc:  # one record's surprise must not cost the others their turn
+            report.failures.append(f"record {result.index} ({result.obj.uri}): {type(exc).__name__}: {exc}")
+    return report

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from async_pipeline import result_events
+from async_pipeline.jobs import Job, JobStatus
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "result-event.schema.json").read_text())
+
+
+def validate(detail: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(SCHEMA).validate(detail)
+
+
+def _job(**changes: Any) -> Job:
+    base: dict[str, Any] = {
+        "inference_id": "a" * 64,
+        "status": JobStatus.COMPLETED,
+        "endpoint_name": "ep",
+        "input_location": "s3://in/k ü.csv",
+        "output_location": "s3://out/output/x.out",
+        "failure_location": "s3://out/failure/x.out",
+        "received_time": "2026-11-24T12:00:00.455Z",
+        "completed_time": "2026-11-24T12:00:07.608Z",
+        "duration_ms": 7153,
+    }
+    base.update(changes)
+    return Job(**base)
+
+
+def test_completed_event() -> None:
+    event = result_events.build(_job())
+    assert event.detail_type == "Inference Completed"
+    assert event.detail["outputLocation"] == "s3://out/output/x.out"
+    assert "failureReason" not in event.detail and "failureLocation" not in event.detail
+    validate(event.detail)
+    entry = event.to_entry("bus")
+    assert entry["Source"] == "async-inference-pipeline" and entry["EventBusName"] == "bus"
+    assert json.loads(entry["Detail"]) == event.detail
+
+
+def test_failed_event_without_failure_location() -> None:
+    event = result_events.build(
+        _job(status=JobStatus.FAILED, failure_reason="empty", failure_location=None, output_location=None)
+    )
+    assert event.detail_type == "Inference Failed"
+    assert event.detail["failureReason"] == "empty" and event.detail["failureLocation"] is None
+    assert "outputLocation" not in event.detail
+    validate(event.detail)
+
+
+def test_embedded_response_is_carried_and_oversized_one_is_dropped_with_a_note() -> None:
+    event = result_events.build(
+        _job(response_content="MC44Mgo=", response_encoding="BASE64", response_content_type="text/csv")
+    )
+    assert event.detail["inferenceResponse"] == {"content": "MC44Mgo=", "encoding": "BASE64", "contentType": "text/csv"}
+    validate(event.detail)
+    big = result_events.build(_job(response_content="x" * 300_000))
+    assert "inferenceResponse" not in big.detail and "inferenceResponseOmitted" in big.detail
+    validate(big.detail)
+
+
+@pytest.mark.parametrize("status", [JobStatus.SUBMITTING, JobStatus.SUBMITTED])
+def test_open_jobs_have_no_event(status: JobStatus) -> None:
+    with pytest.raises(ValueError, match="not terminal"):
+        result_events.build(_job(status=status))
+
+
+def test_schema_rejects_what_the_contract_forbids() -> None:
+    detail = result_events.build(_job()).detail
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**detail, "failureReason": "x"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate({k: v for k, v in detail.items() if k != "outputLocation"})
