@@ -1,0 +1,343 @@
+"""A local Lambda service for the template's functions: execution environments, async invocation, triggers.
+
+* Each function runs in worker processes (one per concurrent execution, like Lambda's execution environments)
+  with its template environment, its code and layer on the path, and the AWS endpoints pointed at the local stack.
+* Invocations follow Lambda's asynchronous semantics: on error, ``MaximumRetryAttempts`` retries after a delay
+  (Lambda waits about 1 and 2 minutes; locally the delays are short but never shorter than what the function's
+  leases need: see ``retry_delays``), then a record in Lambda's on-failure destination format to the destination.
+* Triggers: the internal queues that provisioning wired (S3 notifications, SNS subscriptions) are polled and each
+  message becomes the event Lambda would deliver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from async_pipeline.sns_events import lambda_record_from_envelope
+
+from asyncinfer.local.provision import EventSource, FunctionSpec
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    ok: bool
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    stack_trace: list[str] = field(default_factory=list)
+
+
+class Worker:
+    """One execution environment: a process that imported the handler and runs one invocation at a time."""
+
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: IO[str]) -> None:
+        self.spec = spec
+        command = [
+            sys.executable,
+            "-m",
+            "asyncinfer.local.lambda_worker",
+            spec.code_dir,
+            spec.handler,
+            *spec.layer_dirs,
+        ]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=dict(env), text=True, bufsize=1
+        )
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, name=f"{spec.logical_id}-reader", daemon=True).start()
+        ready = self._replies.get(timeout=60)
+        if not ready or not ready.get("ready"):
+            raise RuntimeError(f"{spec.logical_id}: the runtime did not start (see its log)")
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._replies.put(json.loads(line))
+        self._replies.put(None)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def invoke(self, event: Any, request_id: str, timeout_s: float) -> InvocationResult:
+        deadline_ms = int((time.time() + timeout_s) * 1000)
+        request = {
+            "id": request_id,
+            "event": event,
+            "deadline_ms": deadline_ms,
+            "request_id": request_id,
+            "function_arn": self.spec.arn,
+        }
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            reply = self._replies.get(timeout=timeout_s)
+        except queue.Empty:
+            self.kill()
+            return InvocationResult(
+                False, error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout_s:.2f} seconds"
+            )
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            return InvocationResult(
+                False,
+                error_type="Runtime.ExitError",
+                error_message=f"RequestId: {request_id} Error: Runtime exited unexpectedly",
+            )
+        if reply.get("ok"):
+            return InvocationResult(True, result=reply.get("result"))
+        return InvocationResult(
+            False,
+            error_type=reply.get("errorType"),
+            error_message=reply.get("errorMessage"),
+            stack_trace=reply.get("stackTrace", []),
+        )
+
+    def kill(self) -> None:
+        if self.alive:
+            self._process.kill()
+        self._process.wait()
+
+    def stop(self) -> None:
+        if self.alive and self._process.stdin is not None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+class FunctionRunner:
+    """Up to ``concurrency`` execution environments of one function, started on demand (cold starts)."""
+
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], concurrency: int, log_path: Path) -> None:
+        self.spec = spec
+        self._env = {
+            **env,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        }
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
+        self._all: list[Worker] = []
+        self._lock = threading.Lock()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("a", encoding="utf-8")
+        self.concurrency = concurrency
+
+    def invoke(self, event: Any, request_id: str) -> InvocationResult:
+        with self._slots:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                worker = Worker(self.spec, self._env, self._log)
+                with self._lock:
+                    self._all.append(worker)
+            result = worker.invoke(event, request_id, float(self.spec.timeout))
+            if worker.alive:
+                self._idle.put(worker)
+            else:
+                with self._lock:
+                    self._all.remove(worker)
+            return result
+
+    def stop(self) -> None:
+        with self._lock:
+            workers, self._all = self._all, []
+        for worker in workers:
+            worker.stop()
+        self._log.close()
+
+
+@dataclass
+class FunctionStats:
+    invocations: int = 0
+    errors: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+
+
+class AsyncInvoker:
+    """Lambda's asynchronous invocation: run, retry on error, then send to the on-failure destination."""
+
+    def __init__(
+        self,
+        runners: Mapping[str, FunctionRunner],
+        sqs: Any,
+        retry_delays: tuple[float, ...] = (1.0, 2.0),
+        on_dead_letter: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._runners = runners
+        self._sqs = sqs
+        self._retry_delays = retry_delays
+        self._on_dead_letter = on_dead_letter
+        capacity = sum(r.concurrency for r in runners.values())
+        self._executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="lambda")
+        self._pending = threading.Semaphore(capacity * 2)  # back-pressure on the pollers
+        self._outstanding = 0
+        self._idle = threading.Condition()
+        self._timers: set[threading.Timer] = set()
+        self._closed = False
+        self.stats = {name: FunctionStats() for name in runners}
+
+    def submit(self, function: str, event: Any) -> None:
+        """Accept an event (blocks while the functions are saturated, as pollers must not run ahead)."""
+        self._pending.acquire()
+        with self._idle:
+            self._outstanding += 1
+        self._executor.submit(self._attempt, function, event, str(uuid.uuid4()), 1, time.time())
+
+    def _attempt(self, function: str, event: Any, request_id: str, attempt: int, first_seen: float) -> None:
+        runner = self._runners[function]
+        stats = self.stats[function]
+        stats.invocations += 1
+        try:
+            result = runner.invoke(event, request_id)
+        except Exception as exc:  # the runtime itself failed (could not start a worker): same as a function error
+            result = InvocationResult(False, error_type="Runtime.Error", error_message=str(exc))
+        if result.ok:
+            self._done()
+            return
+        stats.errors += 1
+        age = time.time() - first_seen
+        if attempt <= runner.spec.max_retry_attempts and age < runner.spec.max_event_age and not self._closed:
+            stats.retries += 1
+            # A crashed or timed-out invocation holds leases until its deadline: retry only after it.
+            delay = self._retry_delays[min(attempt, len(self._retry_delays)) - 1]
+            if result.error_type in {"Sandbox.Timedout", "Runtime.ExitError"}:
+                delay = max(delay, 3.0)
+            timer = threading.Timer(delay, self._retry, (function, event, request_id, attempt + 1, first_seen))
+            timer.daemon = True
+            with self._idle:
+                self._timers.add(timer)
+            timer.start()
+            return
+        condition = "EventAgeExceeded" if age >= runner.spec.max_event_age else "RetriesExhausted"
+        self._dead_letter(runner.spec, event, request_id, attempt, condition, result)
+        stats.dead_lettered += 1
+        self._done()
+
+    def _retry(self, function: str, event: Any, request_id: str, attempt: int, first_seen: float) -> None:
+        with self._idle:
+            self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
+        self._executor.submit(self._attempt, function, event, request_id, attempt, first_seen)
+
+    def _done(self) -> None:
+        self._pending.release()
+        with self._idle:
+            self._outstanding -= 1
+            self._idle.notify_all()
+
+    def _dead_letter(
+        self, spec: FunctionSpec, event: Any, request_id: str, attempts: int, condition: str, result: InvocationResult
+    ) -> None:
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": f"{spec.arn}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {
+                "errorMessage": result.error_message,
+                "errorType": result.error_type,
+                "requestId": request_id,
+                "stackTrace": result.stack_trace,
+            },
+        }
+        if spec.on_failure:
+            queue_name = spec.on_failure.rsplit(":", 1)[1]
+            url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(spec.logical_id, record)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is running or waiting for a retry."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._idle:
+            timers = list(self._timers)
+        for timer in timers:
+            timer.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def lambda_event(source: EventSource, body: str) -> Any:
+    """The event Lambda delivers for one message of an internal trigger queue."""
+    if source.kind == "sns":
+        return {"Records": [lambda_record_from_envelope(json.loads(body), source.source_arn)]}
+    return json.loads(body)  # S3 → Lambda: the notification itself ({"Records": [...]} or the s3:TestEvent)
+
+
+class EventSourcePoller(threading.Thread):
+    """Moves one trigger's deliveries from its internal queue into asynchronous invocations."""
+
+    def __init__(self, source: EventSource, sqs: Any, invoker: AsyncInvoker) -> None:
+        super().__init__(name=f"poll-{source.function}-{source.kind}", daemon=True)
+        self._source = source
+        self._sqs = sqs
+        self._invoker = invoker
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._source.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception:  # the AWS side is shutting down or restarting: try again shortly
+                if self._stop.wait(0.5):
+                    return
+                continue
+            for message in messages:
+                self._invoker.submit(self._source.function, lambda_event(self._source, message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def worker_environment(aws_endpoint_url: str, sagemaker_runtime_url: str, region: str) -> dict[str, str]:
+    """What every local execution environment gets besides the function's own variables."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_runtime_url,
+        # No X-Ray daemon locally; everything else of Powertools runs as deployed.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }

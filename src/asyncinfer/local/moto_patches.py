@@ -1,0 +1,49 @@
+"""Where moto's output differs from what AWS sends, and the pipeline's behaviour depends on it, fix it here.
+
+Each patch names the moto function it wraps; tests/integration/test_local_stack.py asserts the resulting shapes,
+so a moto upgrade that breaks a patch fails loudly rather than silently changing the events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+_applied = False
+_lock = threading.Lock()
+_sequence = itertools.count()
+
+
+def _sequencer() -> str:
+    # S3 sequencers are hex strings that order events on one key; time plus a counter keeps them increasing.
+    return f"{time.time_ns():016X}{next(_sequence) % 0xFFFF:04X}"
+
+
+def apply() -> None:
+    """Complete moto's S3 event records: versionId (versioned buckets), sequencer, and the identity fields."""
+    global _applied  # noqa: PLW0603 - patching a library is process-wide by nature
+    with _lock:
+        if _applied:
+            return
+        from moto.s3 import notifications
+
+        original = notifications._get_s3_event
+
+        def complete_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+            event: dict[str, Any] = original(event_name, bucket, key, notification_id)
+            for record in event["Records"]:
+                record.setdefault("userIdentity", {"principalId": "AWS:AIDALOCALSTACKEXAMPLE"})
+                record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+                record.setdefault("responseElements", {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"})
+                record["s3"]["bucket"].setdefault("ownerIdentity", {"principalId": "LOCAL"})
+                obj = record["s3"]["object"]
+                version_id = getattr(key, "version_id", None)
+                if version_id and version_id != "null" and getattr(bucket, "is_versioned", False):
+                    obj.setdefault("versionId", version_id)
+                obj.setdefault("sequencer", _sequencer())
+            return event
+
+        notifications._get_s3_event = complete_s3_event
+        _applied = True

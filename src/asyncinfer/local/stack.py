@@ -1,0 +1,260 @@
+"""The local stack: template.yaml running on this machine, with no AWS account and no Docker.
+
+Pieces, started in this order and stopped in reverse:
+1. moto in server mode on loopback (S3, SNS, SQS, DynamoDB, EventBridge, SageMaker control plane);
+2. the stack, provisioned from template.yaml (see provision.py);
+3. the model container (a stand-in for the SageMaker XGBoost 1.7-1 container) loading the Model's artifact from
+   its S3 URI, or any other container URL the user gives;
+4. the asynchronous endpoint emulator, reading the endpoint's AsyncInferenceConfig from the stack;
+5. the Lambda runtime running the template's functions on their triggers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from asyncinfer.local import moto_patches
+from asyncinfer.local.lambda_runtime import (
+    AsyncInvoker,
+    EventSourcePoller,
+    FunctionRunner,
+    worker_environment,
+)
+from asyncinfer.local.provision import LocalStack, Provisioner
+from asyncinfer.local.template import load_sam
+
+STATE_FILE = "local.json"
+DEFAULT_STACK_NAME = "asyncinfer-local"
+DEFAULT_REGION = "us-east-1"
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start or is not running; the message is meant for the user as it is."""
+
+
+@dataclass
+class LocalConfig:
+    root: Path
+    state_dir: Path
+    host: str = "127.0.0.1"
+    aws_port: int = 4599
+    sagemaker_port: int = 4598
+    model_port: int = 4597
+    stack_name: str = DEFAULT_STACK_NAME
+    region: str = DEFAULT_REGION
+    parameters: dict[str, str] = field(default_factory=dict)
+    container_url: str | None = None  # e.g. a user's own image under `docker run -p 8080:8080 IMAGE serve`
+    concurrency: int = 4  # execution environments per function
+    retry_delays: tuple[float, ...] = (1.0, 2.0)
+    model_latency_seconds: float = 0.0
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE
+
+
+def _check_port(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StackError(
+                f"port {port} ({what}) is in use on {host}; is a local stack already up? "
+                "(asyncinfer local down, or --port)"
+            ) from exc
+
+
+def session(region: str) -> Any:
+    return boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
+
+
+def read_state(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        raise StackError("no local stack is up (start one with: asyncinfer local up)")
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+class RunningStack:
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.stack: LocalStack | None = None
+        self.aws_endpoint_url = f"http://{config.host}:{config.aws_port}"
+        self.sagemaker_runtime_url = ""
+        self._moto: Any = None
+        self._model_server: Any = None
+        self._emulator: Any = None
+        self._runners: dict[str, FunctionRunner] = {}
+        self._invoker: AsyncInvoker | None = None
+        self._pollers: list[EventSourcePoller] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        config = self.config
+        ports = [(config.aws_port, "AWS APIs"), (config.sagemaker_port, "sagemaker-runtime")]
+        if config.container_url is None:
+            ports.append((config.model_port, "model container"))
+        for port, what in ports:
+            _check_port(config.host, port, what)
+        try:
+            self._start_moto()
+            self.stack = self._provision()
+            self._start_model()
+            self._start_emulator()
+            self._start_functions()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_state()
+        return self.stack
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        for poller in self._pollers:
+            poller.join(timeout=5)
+        if self._invoker is not None:
+            self._invoker.close()
+        for runner in self._runners.values():
+            runner.stop()
+        if self._emulator is not None:
+            self._emulator.stop()
+        if self._model_server is not None:
+            self._model_server.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        self._pollers, self._runners, self._invoker = [], {}, None
+        self._emulator = self._model_server = self._moto = None
+        if self.config.state_file.exists():
+            self.config.state_file.unlink()
+
+    def __enter__(self) -> RunningStack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- pieces -------------------------------------------------------------------------------------------------
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        moto_patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
+        self._moto.start()
+
+    def client(self, service: str) -> Any:
+        return session(self.config.region).client(service, endpoint_url=self.aws_endpoint_url)
+
+    def _provision(self) -> LocalStack:
+        sam = load_sam(self.config.root / "template.yaml")
+        provisioner = Provisioner(
+            session(self.config.region),
+            self.aws_endpoint_url,
+            self.config.root,
+            self.config.stack_name,
+            self.config.region,
+        )
+        return provisioner.provision(sam, self.config.parameters)
+
+    def _start_model(self) -> None:
+        assert self.stack is not None
+        if self.config.container_url is not None:
+            return
+        from asyncinfer.model.demo import build_model_artifact
+        from asyncinfer.model.server import start_model_server
+
+        (uri,) = set(self.stack.model_data_urls.values())
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3 = self.client("s3")
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except Exception:
+            # The template's default artifact location: put the demo model there, trained now from local data.
+            with tempfile.TemporaryDirectory() as scratch:
+                artifact = build_model_artifact(Path(scratch) / "model.tar.gz")
+                existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+                if bucket not in existing:
+                    s3.create_bucket(Bucket=bucket)
+                s3.upload_file(str(artifact), bucket, key)
+        self._model_server = start_model_server(
+            uri,
+            host=self.config.host,
+            port=self.config.model_port,
+            s3_client=s3,
+            latency_seconds=self.config.model_latency_seconds,
+        )
+
+    @property
+    def container_url(self) -> str:
+        if self.config.container_url is not None:
+            return self.config.container_url
+        assert self._model_server is not None
+        return str(self._model_server.url)
+
+    def _start_emulator(self) -> None:
+        from asyncinfer.local.sagemaker_runtime import AsyncEndpointEmulator
+
+        assert self.stack is not None
+        self._emulator = AsyncEndpointEmulator(
+            aws_endpoint_url=self.aws_endpoint_url,
+            region=self.config.region,
+            container_url=self.container_url,
+            host=self.config.host,
+            port=self.config.sagemaker_port,
+        )
+        self.sagemaker_runtime_url = self._emulator.start()
+        for endpoint in self.stack.endpoints:
+            self._emulator.register_endpoint(endpoint)
+
+    @property
+    def emulator(self) -> Any:
+        return self._emulator
+
+    def _start_functions(self) -> None:
+        assert self.stack is not None
+        env = worker_environment(self.aws_endpoint_url, self.sagemaker_runtime_url, self.config.region)
+        logs = self.config.state_dir / "logs"
+        self._runners = {
+            name: FunctionRunner(spec, env, self.config.concurrency, logs / f"{name}.log")
+            for name, spec in self.stack.functions.items()
+        }
+        self._invoker = AsyncInvoker(self._runners, self.client("sqs"), retry_delays=self.config.retry_delays)
+        sqs = self.client("sqs")
+        self._pollers = [EventSourcePoller(source, sqs, self._invoker) for source in self.stack.sources]
+        for poller in self._pollers:
+            poller.start()
+
+    @property
+    def invoker(self) -> AsyncInvoker:
+        assert self._invoker is not None
+        return self._invoker
+
+    def _write_state(self) -> None:
+        assert self.stack is not None
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "pid": os.getpid(),
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "sagemaker_runtime_url": self.sagemaker_runtime_url,
+            "model_container_url": self.container_url,
+            "region": self.config.region,
+            "stack_name": self.config.stack_name,
+            "outputs": self.stack.outputs,
+            "not_emulated": self.stack.not_emulated,
+        }
+        self.config.state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
