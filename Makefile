@@ -48,7 +48,7 @@ validate: venv ## sam validate --lint and cfn-lint
 	$(BIN)/cfn-lint template.yaml
 
 checkov: $(CHECKOV_VENV)/.stamp ## checkov on the template (own environment)
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 build: venv ## sam build (no container)
 	PATH="$(SAM_PATH)" $(BIN)/sam build --template template.yaml

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-TEMPLATE = Path(os.environ.get("SCRATCH_TEMPLATE", ROOT / "template.yaml"))  # TEMP until template lands
+TEMPLATE = ROOT / "template.yaml"
 
 # No test may reach AWS: fake credentials, a fixed region, Powertools without X-Ray.
 os.environ.update(

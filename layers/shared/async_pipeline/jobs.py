@@ -66,13 +66,17 @@ class Job:
         """Finished, its event not yet on the bus, and no live invocation publishing it (lease run out)."""
         return self.status in TERMINAL and self.event_pending and (self.publish_lease_until or 0) < now_ms
 
-    def to_item(self) -> dict[str, Any]:
+    def to_plain(self) -> dict[str, Any]:
+        """The record as it is stored (camelCase attributes), as plain JSON-able values."""
         values = asdict(self)
         values.pop("extra")
-        item = {_ATTRIBUTES[name]: value for name, value in values.items() if value is not None}
-        item["status"] = str(self.status)
-        item.update(self.extra)
-        return {name: _serializer.serialize(value) for name, value in item.items()}
+        plain = {_ATTRIBUTES[name]: value for name, value in values.items() if value is not None}
+        plain["status"] = str(self.status)
+        plain.update(self.extra)
+        return plain
+
+    def to_item(self) -> dict[str, Any]:
+        return {name: _serializer.serialize(value) for name, value in self.to_plain().items()}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:

@@ -40,6 +40,16 @@ class ResultEvent:
         }
 
 
+def from_envelope(envelope: dict[str, Any]) -> ResultEvent:
+    """The event as a consumer receives it from EventBridge (e.g. the results queue's message body)."""
+    if envelope.get("source") != SOURCE or envelope.get("detail-type") not in DETAIL_TYPES.values():
+        raise ValueError(f"not a result event of this pipeline: {envelope.get('source')}/{envelope.get('detail-type')}")
+    detail = envelope.get("detail")
+    if not isinstance(detail, dict):
+        raise ValueError("result event without a detail object")
+    return ResultEvent(str(envelope["detail-type"]), detail)
+
+
 def build(job: Job) -> ResultEvent:
     """The event for a terminal job. Built from the record alone, so a retry rebuilds the same event."""
     if job.status not in DETAIL_TYPES:

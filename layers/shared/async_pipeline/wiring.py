@@ -48,8 +48,8 @@ def _optional_int(name: str) -> int | None:
 @cache
 def client(service: str) -> Any:
     """One client per service per container. Imported here so a cold start pays boto3 only once, on first use."""
-    import boto3  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
+    import boto3
+    from botocore.config import Config
 
     if service == "sagemaker-runtime":
         # Adaptive mode backs off on ThrottlingException and 503s and then rate-limits this container's calls.

@@ -1,0 +1,26 @@
+"""Reading the jobs table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from async_pipeline.jobs import Job
+
+from asyncinfer.target import Target
+
+
+def list_jobs(target: Target, status: str | None = None, limit: int | None = None) -> list[Job]:
+    dynamodb = target.client("dynamodb")
+    request: dict[str, Any] = {"TableName": target.outputs["JobsTableName"]}
+    if status:
+        request |= {
+            "FilterExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status}},
+        }
+    jobs: list[Job] = []
+    for page in dynamodb.get_paginator("scan").paginate(**request):
+        jobs.extend(Job.from_item(item) for item in page.get("Items", []))
+        if limit is not None and len(jobs) >= limit:
+            return jobs[:limit]
+    return sorted(jobs, key=lambda job: job.completed_time or job.submitted_at or "")

@@ -1,0 +1,471 @@
+"""HTTP server implementing the SageMaker inference container contract for the XGBoost 1.7-1 stand-in.
+
+``GET /ping`` answers 200 with an empty body once the model is loaded (503 while it loads, 500 if loading
+failed), ``POST /invocations`` follows :mod:`asyncinfer.model.inference`, and ``GET /execution-parameters`` answers
+as the real container does. Every response that has a body carries ``Content-Length`` (SageMaker's async platform
+rejects chunked container responses); 204 carries none, as HTTP requires.
+
+Requests are served on threads, so ``/ping`` keeps answering while long invocations run and the emulator can send
+``MaxConcurrentInvocationsPerInstance`` requests at once.
+
+In-process use::
+
+    server = start_model_server("s3://bucket/model.tar.gz", port=0)   # returns once /ping would answer 200
+    server.url                                                          # "http://127.0.0.1:41234"
+    server.stop()
+
+Command line::
+
+    python -m asyncinfer.model.server --model-uri s3://bucket/model.tar.gz --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Literal, Self, cast
+
+from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model
+from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke, resolve_default_accept
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+#: The container's request-size limit: env MAX_CONTENT_LENGTH, default 6 MiB, never above 20 MiB (413 beyond).
+DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+MAX_CONTENT_LENGTH_CAP = 20 * 1024 * 1024
+#: How long an invocation that arrives while the model is still loading waits for it before answering 500.
+LOAD_WAIT_SECONDS = 120.0
+
+State = Literal["not-loaded", "loading", "ready", "failed"]
+
+
+class ModelServerError(Exception):
+    """The server cannot start (its message is one line, fit for a CLI)."""
+
+
+class PortInUseError(ModelServerError):
+    """The requested host:port is already bound by another process."""
+
+
+def max_content_length_from_env() -> int:
+    """The container's ``_get_max_content_length``: ``MAX_CONTENT_LENGTH`` (bytes), capped at 20 MiB."""
+    value = int(os.environ.get("MAX_CONTENT_LENGTH", str(DEFAULT_MAX_CONTENT_LENGTH)))
+    return min(value, MAX_CONTENT_LENGTH_CAP)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Handler threads must not keep the process alive, and idle keep-alive connections are cut by stop().
+    daemon_threads = True
+    # The default backlog of 5 resets connections when the emulator opens many at once.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], app: ModelServer) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.app = app
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-response (or stop() cutting a connection) is routine, not a stack trace.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.debug("connection from %s ended: %s", client_address, exc)
+        else:
+            logger.exception("error while serving %s", client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 so that clients can keep connections alive (every response has a length, so that is safe).
+    protocol_version = "HTTP/1.1"
+    server_version = "asyncinfer-xgboost/1.7-1"
+    # Idle keep-alive connections and stalled uploads give up after this many seconds.
+    timeout = 120
+
+    @property
+    def _server(self) -> _HTTPServer:
+        return cast(_HTTPServer, self.server)
+
+    def setup(self) -> None:
+        super().setup()
+        with self._server.sockets_lock:
+            self._server.open_sockets.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self._server.sockets_lock:
+                self._server.open_sockets.discard(self.connection)
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes = b"", content_type: str | None = ERROR_CONTENT_TYPE) -> None:
+        self.send_response(status)
+        if status != 204:
+            if content_type is not None:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _read_body(self, limit: int) -> bytes | None:
+        """The request body, or None after answering 413/400 (the connection is then closed)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                line = self.rfile.readline(65537)
+                try:
+                    chunk_size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    self._send(400, b"Bad chunked encoding")
+                    return None
+                if chunk_size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                size += chunk_size
+                if size > limit:
+                    self.close_connection = True
+                    self._send(413, b"Request Entity Too Large")
+                    return None
+                chunks.append(self.rfile.read(chunk_size))
+                self.rfile.readline(3)  # CRLF after each chunk
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send(400, b"Bad Content-Length")
+            return None
+        if length > limit:
+            # Not reading the body, so the connection cannot be reused.
+            self.close_connection = True
+            self._send(413, b"Request Entity Too Large")
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self._server.app
+        if path == "/ping":
+            state = app.state
+            if state == "ready":
+                self._send(200)
+            elif state == "failed":
+                self._send(500, f"Unable to load model: {app.load_error}".encode())
+            else:
+                self._send(503, b"model is not loaded yet")
+        elif path == "/execution-parameters":
+            params = {
+                "MaxConcurrentTransforms": os.cpu_count() or 1,
+                "BatchStrategy": "MULTI_RECORD",
+                "MaxPayloadInMB": app.max_content_length // (1024 * 1024),
+            }
+            self._send(200, json.dumps(params).encode(), "application/json")
+        else:
+            self._send(404, b"Not Found")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self._server.app
+        if path != "/invocations":
+            # Drain the body so that the connection stays usable.
+            if self._read_body(app.max_content_length) is not None:
+                self._send(404, b"Not Found")
+            return
+        body = self._read_body(app.max_content_length)
+        if body is None:
+            return
+        result = invoke(
+            body,
+            self.headers.get("Content-Type"),
+            self.headers.get("Accept"),
+            app.get_model,
+            default_accept=app.default_accept,
+        )
+        if result.status == 200 and app.latency_seconds > 0:
+            app.simulate_latency()
+        self._send(result.status, result.body, result.content_type)
+
+
+class ModelServer:
+    """The model container: an HTTP server on ``host:port`` serving the model at ``model_uri``.
+
+    ``model_uri``: ``s3://bucket/key`` of a ``model.tar.gz`` (fetched with boto3, so ``AWS_ENDPOINT_URL`` points it
+    at a local S3), or a local ``.tar.gz``, directory, or model file. ``port=0`` binds an ephemeral port.
+    ``default_accept`` defaults to env ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` or ``text/csv``.
+    ``latency_seconds`` delays every successful invocation, to exercise timeouts and backlogs with a fast model.
+    """
+
+    def __init__(
+        self,
+        model_uri: str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        default_accept: str | None = None,
+        latency_seconds: float = 0.0,
+        max_content_length: int | None = None,
+        s3_client: S3Client | None = None,
+    ) -> None:
+        self.model_uri = os.fspath(model_uri)
+        self.host = host
+        self._requested_port = port
+        self.default_accept = resolve_default_accept(default_accept)
+        self.latency_seconds = latency_seconds
+        self.max_content_length = (
+            max_content_length if max_content_length is not None else max_content_length_from_env()
+        )
+        self._s3_client = s3_client
+        self._state: State = "not-loaded"
+        self._load_error: str | None = None
+        self._model: LoadedModel | None = None
+        self._load_done = threading.Event()
+        self._state_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._load_thread: threading.Thread | None = None
+        self._workdir: Path | None = None
+
+    # --- state -------------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def load_error(self) -> str | None:
+        """Why loading failed (the text /ping and /invocations report), or None."""
+        return self._load_error
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one when constructed with ``port=0``)."""
+        if self._httpd is None:
+            return self._requested_port
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self, *, load: bool = True, wait: bool = True, timeout: float = 60.0) -> str:
+        """Bind, serve in a background thread, and (``load=True``) load the model in another one.
+
+        The socket answers at once (``/ping`` says 503 until the model is ready), as a container does while it
+        starts. ``wait=True`` returns only when loading has finished and raises ``ModelLoadError`` if it failed.
+        Returns :attr:`url`. Raises :class:`PortInUseError` / :class:`ModelServerError` if it cannot bind.
+        """
+        if self._httpd is not None:
+            raise ModelServerError("server already started")
+        try:
+            self._httpd = _HTTPServer((self.host, self._requested_port), self)
+        except OSError as exc:
+            where = f"{self.host}:{self._requested_port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"cannot listen on {where}: the port is already in use") from exc
+            raise ModelServerError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        self._workdir = Path(tempfile.mkdtemp(prefix="asyncinfer-model-"))
+        self._serve_thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"model-server-{self.port}",
+            daemon=True,
+        )
+        self._serve_thread.start()
+        logger.info("model server listening on %s", self.url)
+        if load:
+            self._load_thread = threading.Thread(target=self.load_model, name="model-loader", daemon=True)
+            self._load_thread.start()
+            if wait:
+                self.wait_until_ready(timeout)
+        return self.url
+
+    def load_model(self) -> None:
+        """Fetch and load the model now (blocking). Failures are recorded, not raised: /ping reports them."""
+        with self._state_lock:
+            if self._state in ("loading", "ready"):
+                return
+            self._state = "loading"
+        workdir = self._workdir or Path(tempfile.mkdtemp(prefix="asyncinfer-model-"))
+        self._workdir = workdir
+        started = time.monotonic()
+        try:
+            model = load_model(self.model_uri, workdir, s3_client=self._s3_client)
+        except ModelLoadError as exc:
+            self._load_error = str(exc)
+            self._state = "failed"
+            logger.error("model load failed: %s", exc)
+        else:
+            self._model = model
+            self._state = "ready"
+            logger.info(
+                "model loaded from %s in %.2fs (%d feature(s))",
+                self.model_uri,
+                time.monotonic() - started,
+                model.num_features,
+            )
+        finally:
+            self._load_done.set()
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Block until the model is loaded; raise ``ModelLoadError`` if loading failed, ``TimeoutError`` if slow."""
+        if not self._load_done.wait(timeout):
+            raise TimeoutError(f"model not loaded after {timeout:.0f}s")
+        if self._state == "failed":
+            raise ModelLoadError(self._load_error or "model load failed")
+
+    def get_model(self) -> LoadedModel:
+        """The loaded model; an invocation that arrives during loading waits for it, like the container's lazy
+        load. Raises ``ModelLoadError`` (→ 500) if loading failed or never finishes.
+        """
+        if not self._load_done.wait(LOAD_WAIT_SECONDS) or self._model is None:
+            raise ModelLoadError(self._load_error or "the model has not been loaded")
+        return self._model
+
+    def simulate_latency(self) -> None:
+        # An Event wait rather than sleep: stop() interrupts it.
+        self._stopping.wait(self.latency_seconds)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, close open connections, and remove the unpacked model. Idempotent."""
+        self._stopping.set()
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            # Remember the port for `url` after the socket is gone.
+            self._requested_port = int(httpd.server_address[1])
+            httpd.shutdown()
+            with httpd.sockets_lock:
+                for sock in list(httpd.open_sockets):
+                    with contextlib.suppress(OSError):  # already closed by the peer
+                        sock.shutdown(socket.SHUT_RDWR)
+            httpd.server_close()
+        for thread in (self._serve_thread, self._load_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_model_server(
+    model_uri: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    wait: bool = True,
+    timeout: float = 60.0,
+    default_accept: str | None = None,
+    latency_seconds: float = 0.0,
+    s3_client: S3Client | None = None,
+) -> ModelServer:
+    """Create and start a :class:`ModelServer` (by default on an ephemeral port, returning once the model is
+    loaded). On a load failure the server is stopped and ``ModelLoadError`` raised; use ``wait=False`` to keep it
+    running with a failing ``/ping`` instead.
+    """
+    server = ModelServer(
+        model_uri,
+        host=host,
+        port=port,
+        default_accept=default_accept,
+        latency_seconds=latency_seconds,
+        s3_client=s3_client,
+    )
+    try:
+        server.start(wait=wait, timeout=timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m asyncinfer.model.server``: serve until SIGINT/SIGTERM. Exit 0, or 1 with a one-line error."""
+    parser = argparse.ArgumentParser(
+        prog="python -m asyncinfer.model.server",
+        description="Local stand-in for the SageMaker XGBoost 1.7-1 inference container.",
+    )
+    parser.add_argument("--model-uri", required=True, help="s3://bucket/key of model.tar.gz, or a local path")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
+        help="port to bind; 0 picks a free one (default $SAGEMAKER_BIND_TO_PORT or 8080)",
+    )
+    parser.add_argument("--default-accept", help="Accept used when a request has none (default text/csv)")
+    parser.add_argument("--latency", type=float, default=0.0, help="extra seconds per successful invocation")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    try:
+        server = start_model_server(
+            args.model_uri,
+            host=args.host,
+            port=args.port,
+            default_accept=args.default_accept,
+            latency_seconds=args.latency,
+        )
+    except (ModelServerError, ModelLoadError, TimeoutError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    stop_requested = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    # SIGTERM is how SageMaker (and docker stop) ends a container. The previous handlers come back afterwards, so
+    # calling main() in-process (tests) leaves the caller's Ctrl-C handling alone.
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    print(f"model server listening on {server.url} (model {args.model_uri})", flush=True)
+    try:
+        stop_requested.wait()
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

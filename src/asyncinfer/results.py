@@ -1,0 +1,101 @@
+"""Following result events on the results queue, and summarising them."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from async_pipeline import result_events
+from async_pipeline.result_events import ResultEvent
+
+from asyncinfer.target import Target
+
+
+@dataclass(frozen=True)
+class Received:
+    event: ResultEvent
+    received_at: float
+
+    @property
+    def status(self) -> str:
+        return str(self.event.detail["status"])
+
+    @property
+    def input_key(self) -> str:
+        location = str(self.event.detail.get("inputLocation") or "")
+        return location.removeprefix("s3://").partition("/")[2]
+
+
+class ResultFollower:
+    """Receives (and deletes) result events from the stack's results queue."""
+
+    def __init__(self, target: Target) -> None:
+        self._sqs = target.client("sqs")
+        self._url = target.outputs["ResultsQueueUrl"]
+
+    def poll(self, wait_seconds: int = 1) -> list[Received]:
+        messages = self._sqs.receive_message(
+            QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+        ).get("Messages", [])
+        received = []
+        for message in messages:
+            try:
+                event = result_events.from_envelope(json.loads(message["Body"]))
+            except ValueError:
+                continue  # not ours (another rule may feed the queue): leave it to its consumer
+            received.append(Received(event, time.time()))
+            self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return received
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
+
+
+@dataclass
+class Summary:
+    completed: int = 0
+    failed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list)  # upload → result event received
+    first_upload: float | None = None
+    last_event: float | None = None
+
+    def add(self, item: Received, uploaded_at: float | None) -> None:
+        if item.status == "COMPLETED":
+            self.completed += 1
+        else:
+            self.failed += 1
+            reason = str(item.event.detail.get("failureReason", "unknown"))
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        if uploaded_at is not None:
+            self.latencies_s.append(item.received_at - uploaded_at)
+            self.first_upload = min(self.first_upload or uploaded_at, uploaded_at)
+        self.last_event = max(self.last_event or item.received_at, item.received_at)
+
+    @property
+    def total(self) -> int:
+        return self.completed + self.failed
+
+    @property
+    def throughput(self) -> float | None:
+        if self.first_upload is None or self.last_event is None or self.last_event <= self.first_upload:
+            return None
+        return self.total / (self.last_event - self.first_upload)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "failureReasons": self.reasons,
+            "latencyP50Seconds": percentile(self.latencies_s, 0.50),
+            "latencyP95Seconds": percentile(self.latencies_s, 0.95),
+            "throughputFilesPerSecond": self.throughput,
+        }

@@ -1,0 +1,82 @@
+"""Which stack a command works on: the local stack (its state file) or a deployed one (its CloudFormation outputs).
+
+Everything after this point (uploads, job queries, result events) is the same code for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from asyncinfer.local.stack import StackError, read_state, session
+
+REQUIRED_OUTPUTS = (
+    "InputBucketName",
+    "OutputBucketName",
+    "SuccessTopicArn",
+    "ErrorTopicArn",
+    "EndpointName",
+    "JobsTableName",
+    "EventBusName",
+    "ResultsQueueUrl",
+    "DeadLetterQueueUrl",
+)
+
+
+@dataclass
+class Target:
+    name: str
+    region: str
+    outputs: dict[str, str]
+    endpoint_url: str | None = None  # None: real AWS with the default credential chain
+    sagemaker_runtime_url: str | None = None
+    _session: Any = None
+
+    def client(self, service: str) -> Any:
+        if self._session is None:
+            self._session = session(self.region) if self.endpoint_url else boto3.Session(region_name=self.region)
+        if service == "sagemaker-runtime" and self.sagemaker_runtime_url:
+            return self._session.client(service, endpoint_url=self.sagemaker_runtime_url)
+        return self._session.client(service, endpoint_url=self.endpoint_url)
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+
+def local(state_dir: Path) -> Target:
+    state = read_state(state_dir)
+    return Target(
+        name=state["stack_name"],
+        region=state["region"],
+        outputs=state["outputs"],
+        endpoint_url=state["aws_endpoint_url"],
+        sagemaker_runtime_url=state["sagemaker_runtime_url"],
+    )
+
+
+def deployed(stack_name: str, region: str | None) -> Target:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    aws = boto3.Session(region_name=region)
+    if aws.region_name is None:
+        raise StackError("no AWS region configured: pass --region or set AWS_REGION")
+    try:
+        stacks = aws.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise StackError(f"stack {stack_name}: {message}") from exc
+    except BotoCoreError as exc:
+        raise StackError(f"cannot reach CloudFormation: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
+    if missing:
+        raise StackError(f"stack {stack_name} lacks outputs {', '.join(missing)}: is it this application?")
+    return Target(name=stack_name, region=aws.region_name, outputs=outputs, _session=aws)
+
+
+def resolve(stack_name: str | None, region: str | None, state_dir: Path) -> Target:
+    return deployed(stack_name, region) if stack_name else local(state_dir)
