@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -196,11 +197,16 @@ class AsyncInvoker:
         self._idle = threading.Condition()
         self._timers: set[threading.Timer] = set()
         self._closed = False
+        self._recent: deque[Any] = deque(maxlen=1000)  # the last events accepted, for inspection and tests
         self.stats = {name: FunctionStats() for name in runners}
+
+    def recent_events(self) -> list[Any]:
+        return list(self._recent)
 
     def submit(self, function: str, event: Any) -> None:
         """Accept an event (blocks while the functions are saturated, as pollers must not run ahead)."""
         self._pending.acquire()
+        self._recent.append(event)
         with self._idle:
             self._outstanding += 1
         self._executor.submit(self._attempt, function, event, str(uuid.uuid4()), 1, time.time())

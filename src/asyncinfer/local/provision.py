@@ -452,7 +452,7 @@ class Provisioner:
             queue_configs = []
             for index, lambda_config in enumerate(config.get("LambdaConfigurations", [])):
                 function = self._function_by_arn(resolver, lambda_config["Function"])
-                url, arn = self._internal_queue(f"{self._stack}-local-s3-{logical}-{index}")
+                url, arn = self._internal_queue(f"{self._stack}-trigger-s3-{logical}-{index}")
                 queue_config: dict[str, Any] = {"QueueArn": arn, "Events": [lambda_config["Event"]]}
                 if lambda_config.get("Filter"):
                     queue_config["Filter"] = {"Key": {"FilterRules": lambda_config["Filter"]["S3Key"]["Rules"]}}
@@ -475,7 +475,7 @@ class Provisioner:
             if props.get("Protocol") != "lambda":
                 continue
             function = self._function_by_arn(resolver, props["Endpoint"])
-            url, arn = self._internal_queue(f"{self._stack}-local-sns-{logical}")
+            url, arn = self._internal_queue(f"{self._stack}-trigger-sns-{logical}")
             attributes = {}
             for key in ("FilterPolicy", "FilterPolicyScope", "RedrivePolicy"):
                 if key in props:

@@ -1,0 +1,95 @@
+"""Helpers shared by the integration and e2e suites: free ports, a local stack on them, a result collector."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from async_pipeline import result_events
+from async_pipeline.result_events import ResultEvent
+
+from asyncinfer import target
+from asyncinfer.local.stack import LocalConfig, RunningStack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def local_stack(state_dir: Path, **overrides: Any) -> Iterator[RunningStack]:
+    config = LocalConfig(
+        root=ROOT,
+        state_dir=state_dir,
+        aws_port=free_port(),
+        sagemaker_port=free_port(),
+        model_port=free_port(),
+        **overrides,
+    )
+    running = RunningStack(config)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class ResultCollector:
+    """Drains the results queue in the background and files every event under its input key."""
+
+    def __init__(self, stack: target.Target) -> None:
+        self._sqs = stack.client("sqs")
+        self._url = stack.outputs["ResultsQueueUrl"]
+        self._events: dict[str, list[ResultEvent]] = defaultdict(list)
+        self._lock = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="result-collector", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                    "Messages", []
+                )
+            except Exception:
+                time.sleep(0.5)
+                continue
+            for message in messages:
+                event = result_events.from_envelope(json.loads(message["Body"]))
+                key = str(event.detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+                with self._lock:
+                    self._events[key].append(event)
+                    self._lock.notify_all()
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+
+    def wait_for(self, keys: list[str], timeout: float) -> dict[str, list[ResultEvent]]:
+        """Events of each key, once every key has at least one (or the timeout passed)."""
+        deadline = time.time() + timeout
+        with self._lock:
+            self._lock.wait_for(lambda: all(self._events.get(k) for k in keys), max(0.0, deadline - time.time()))
+            return {k: list(self._events.get(k, [])) for k in keys}
+
+    def events_for(self, key: str) -> list[ResultEvent]:
+        with self._lock:
+            return list(self._events.get(key, []))
+
+    def all_events(self) -> list[ResultEvent]:
+        with self._lock:
+            return [event for events in self._events.values() for event in events]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
