@@ -59,6 +59,12 @@ unit: venv ## unit and template tests
 test: venv $(CHECKOV_VENV)/.stamp lint typecheck ## everything CI runs: lint, types, template checks, all tests
 	PATH="$(SAM_PATH)" CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" $(BIN)/pytest tests
 
+demo: venv ## local stack, 50 files through it, every result shown
+	$(BIN)/asyncinfer demo -n 50
+
+bench: venv ## benchmarks: cold start, AWS calls per file, handler overhead, throughput, sizes
+	PATH="$(SAM_PATH)" $(BIN)/python -m bench.run
+
 lock: venv ## re-pin requirements/*.txt from requirements/*.in
 	$(UV) pip compile -q requirements/dev.in -o requirements/dev.txt --python-version 3.13
 	$(UV) pip compile -q requirements/checkov.in -o requirements/checkov.txt --python-version 3.13
