@@ -13,7 +13,8 @@ from asyncinfer import target
 from tests.support import ResultCollector, local_stack
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops when the e2e tests are done (moto state is process-wide: one stack at a time).
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[target.Target]:
     name = os.environ.get("AWS_SAM_STACK_NAME")
     if name:
@@ -24,7 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[target.Target]:
         yield target.local(state_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def results(stack: target.Target) -> Iterator[ResultCollector]:
     collector = ResultCollector(stack)
     yield collector

@@ -40,6 +40,7 @@ class Job:
     content_type: str | None = None
     accept: str | None = None
     version_source: str | None = None
+    object_version: str | None = None  # the version id / sequencer / ETag the inference id was derived from
     object_size: int | None = None
     output_location: str | None = None
     failure_location: str | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from async_pipeline import completion, content_types, inference_ids, s3_events
 from async_pipeline.completion import Clock, Publisher
@@ -19,6 +19,7 @@ from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.s3_events import S3ObjectCreated
 
 MAX_INPUT_BYTES = 1_000_000_000  # InvokeEndpointAsync reads up to 1 GB from S3
+MAX_INPUT_LOCATION = 1024  # characters of InputLocation (botocore checks minimum lengths only, not maximums)
 _MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
 
@@ -85,6 +86,7 @@ class Submitter:
             input_location=obj.uri,
             endpoint_name=self._settings.endpoint_name,
             version_source=identity.version_source,
+            object_version=identity.version,
             object_size=obj.size,
             received_time=obj.event_time,
         )
@@ -140,6 +142,14 @@ class Submitter:
             return self._reject(
                 obj, job, f"the input object is {size} bytes; InvokeEndpointAsync takes at most 1 GB", clock
             )
+        if "\r" in obj.key or "\n" in obj.key:
+            # InvokeEndpointAsync takes the location in an HTTP header, which cannot carry a line break.
+            return self._reject(
+                obj, job, "the object key contains a line break, which InvokeEndpointAsync cannot take", clock
+            )
+        if len(obj.uri) > MAX_INPUT_LOCATION:
+            reason = f"the object's location is {len(obj.uri)} characters; InputLocation takes at most 1024"
+            return self._reject(obj, job, reason, clock)
         content_type, _source = content_types.choose(
             head.get("ContentType"), obj.key, self._settings.default_content_type
         )
@@ -157,6 +167,8 @@ class Submitter:
             request["InvocationTimeoutSeconds"] = self._settings.invocation_timeout_seconds
         try:
             response: Mapping[str, Any] = self._runtime.invoke_endpoint_async(**request)
+        except ParamValidationError as exc:  # the request breaks the API's constraints: retrying cannot help
+            return self._reject(obj, job, f"InvokeEndpointAsync cannot take this request: {exc}", clock)
         except ClientError as exc:
             code, message = _error_code(exc), _error_message(exc)
             # A missing endpoint is an environment problem (being created, wrong name): retry, then dead-letter.
