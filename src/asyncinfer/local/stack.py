@@ -156,6 +156,10 @@ class RunningStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
         self._moto.start()
+        # moto keeps its state per process, not per server: start from nothing, whatever ran here before.
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"))
 
     def client(self, service: str) -> Any:
         return session(self.config.region).client(service, endpoint_url=self.aws_endpoint_url)
