@@ -4,12 +4,10 @@ from typing import Any
 
 from async_pipeline import submission, wiring
 from async_pipeline.submission import Action
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 METRICS = {
@@ -26,10 +24,7 @@ class SubmissionFailed(RuntimeError):
     """At least one record failed; Lambda retries the event, then sends it to the dead-letter queue."""
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: wiring.LambdaContext) -> dict[str, Any]:
     report = submission.submit_event(event, wiring.submitter(), wiring.clock(context))
     for outcome in report.outcomes:
         logger.info(
@@ -50,3 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
         raise SubmissionFailed(f"{len(report.failures)} record(s) failed: " + "; ".join(report.failures))
     return {action.value: report.count(action) for action in Action if report.count(action)}
+
+
+# Logger (Lambda context in every line) and Metrics (EMF) around it; the Tracer only where tracing is on.
+lambda_handler = wiring.instrument(handle, logger=logger, metrics=metrics)

@@ -16,6 +16,12 @@ from async_pipeline import wiring
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
+from asyncinfer.local import moto_patches
+
+# moto checks a ConditionExpression and writes without a lock between threads; DynamoDB's conditional writes are
+# atomic per item, and the concurrency tests rely on that (without it ~5% of runs let two claims both succeed).
+moto_patches.apply()
+
 ENDPOINT_NAME = "async-pipeline-endpoint"
 INPUT_BUCKET = "async-pipeline-input-example"  # the bucket named in events/s3-*.json
 OUTPUT_BUCKET = "async-pipeline-output-example"

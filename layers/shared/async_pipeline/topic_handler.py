@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from async_pipeline import completion, sns_events, wiring
@@ -29,13 +29,9 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def build(topic_variable: str) -> Handler:
     """A handler that accepts records only from the topic named by environment variable ``topic_variable``."""
     logger = Logger()
-    tracer = Tracer()
     metrics = Metrics()
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics
-    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         clock = wiring.clock(context)
         expected_topic = wiring.require(topic_variable)
         counts: dict[str, int] = {}
@@ -75,4 +71,5 @@ def build(topic_variable: str) -> Handler:
             raise NotificationFailed(f"{len(failures)} record(s) not handled: " + "; ".join(failures))
         return {"handled": counts}
 
-    return lambda_handler
+    # Logger (Lambda context in every line) and Metrics (EMF) around it; the Tracer only where tracing is on.
+    return wiring.instrument(handle, logger=logger, metrics=metrics)

@@ -1,0 +1,256 @@
+"""4. Local pipeline throughput and the latency it adds, against the model container itself.
+
+One local stack (moto server, endpoint emulator, model container, Lambda runtime: ``tests/support.py``), then:
+
+1. direct: the same small CSV files POSTed to the model container's ``/invocations`` by as many threads as the
+   endpoint runs invocations at once (instances x MaxConcurrentInvocationsPerInstance): the machine's limit for
+   this model at that concurrency;
+2. saturated: every file uploaded to the input bucket at once; throughput = files / (last result event - first
+   upload); every file must get exactly one result event;
+3. paced: files uploaded one by one at half the saturated rate, so that latency is the hops' and not the queue's;
+   added latency per file = (result event received - upload done) - the file's own direct latency (measured
+   alone, unloaded).
+
+CPU is accounted per process: this one (moto, emulator, model, pollers: one GIL) and the Lambda workers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import resource
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import ensure_paths, median, percentile
+
+TARGET_RATIO = 0.5
+
+
+class Arrivals:
+    """Drains the results queue in the background and notes when each input key's event arrived."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+        self.times: dict[str, list[float]] = {}
+        self.statuses: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-results", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            except Exception:  # the stack is stopping
+                time.sleep(0.2)
+                continue
+            now = time.time()
+            found = messages.get("Messages", [])
+            for message in found:
+                detail = json.loads(message["Body"])["detail"]
+                key = str(detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+                with self._lock:
+                    self.times.setdefault(key, []).append(now)
+                    self.statuses[key] = str(detail.get("status"))
+            if found:
+                self._sqs.delete_message_batch(
+                    QueueUrl=self._url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(found)],
+                )
+
+    def count(self, keys: list[str]) -> int:
+        with self._lock:
+            return sum(1 for key in keys if key in self.times)
+
+    def wait(self, keys: list[str], timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.count(keys) == len(keys):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _post(url: str) -> Callable[[bytes], float]:
+    """POST one payload to the container as the endpoint emulator does (a connection per invocation)."""
+    parts = urlsplit(url)
+
+    def post(body: bytes) -> float:
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+        try:
+            conn.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"the model answered {response.status}")
+        return elapsed
+
+    return post
+
+
+def _cpu() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _latencies(values: list[float], scale: float = 1.0) -> dict[str, float]:
+    return {name: round(percentile(values, q) * scale, 3) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
+
+
+def measure(files: int, paced_files: int, model_latency: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Direct, saturated and (when ``paced_files``) paced runs on one local stack."""
+    ensure_paths()
+    import boto3
+    from botocore.config import Config
+
+    from asyncinfer import target
+    from asyncinfer.model import demo
+    from tests.support import local_stack
+
+    tag = f"m{int(model_latency * 1000)}"
+    bodies = {f"bench/{tag}/{i:04d}.csv": demo.make_csv_payload(1 + i % 3, seed=i) for i in range(files)}
+    paced = {f"paced/{i:04d}.csv": demo.make_csv_payload(1 + i % 3, seed=files + i) for i in range(paced_files)}
+    cpu_before = _cpu()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-stack-") as state,
+        local_stack(Path(state), model_latency_seconds=model_latency) as running,
+    ):
+        assert running.stack is not None
+        stack = target.local(Path(state))
+        (endpoint_name,) = running.stack.endpoints
+        concurrency = int(running.emulator.stats(endpoint_name)["workers"])
+        log(f"throughput: local stack up (model latency {model_latency} s, {concurrency} invocations at once)")
+
+        # 1. The model container alone, same files, same concurrency.
+        post = _post(running.container_url)
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(post, list(bodies.values())[: 2 * concurrency]))  # warm-up
+            start = time.perf_counter()
+            direct_latencies = list(pool.map(post, bodies.values()))
+            direct_seconds = time.perf_counter() - start
+        direct_rate = files / direct_seconds
+        log(f"throughput: direct {direct_rate:.1f} files/s")
+
+        # 2. Saturated: every file dropped at once.
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=stack.region)
+        s3 = session.client("s3", endpoint_url=stack.endpoint_url, config=Config(max_pool_connections=16))
+        bucket = stack.outputs["InputBucketName"]
+        arrivals = Arrivals(stack.client("sqs"), stack.outputs["ResultsQueueUrl"])
+        uploaded: dict[str, float] = {}
+
+        def upload(key: str, body: bytes) -> None:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            uploaded[key] = time.time()
+
+        keys = list(bodies)
+        own_before, _ = _cpu()
+        started = time.time()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda key: upload(key, bodies[key]), keys))
+        log(f"throughput: {files} files uploaded in {time.time() - started:.1f} s; waiting for their events")
+        complete = arrivals.wait(keys, timeout=max(300.0, files * 0.5))
+        own_after, _ = _cpu()
+        done = arrivals.count(keys)
+        last = max(arrivals.times[key][0] for key in keys if key in arrivals.times)
+        pipeline_rate = done / (last - started)
+        saturated = [arrivals.times[key][0] - uploaded[key] for key in keys if key in arrivals.times]
+        log(f"throughput: pipeline {pipeline_rate:.1f} files/s ({done}/{files} files)")
+
+        # 3. Paced at half the saturated rate: the latency of the hops, not of the queue.
+        alone: dict[str, float] = {}
+        interval = 2.0 / max(pipeline_rate, 0.1)
+        for key, body in paced.items():
+            alone[key] = post(body)
+        for key, body in paced.items():
+            tick = time.time()
+            upload(key, body)
+            time.sleep(max(0.0, interval - (time.time() - tick)))
+        paced_keys = list(paced)
+        arrivals.wait(paced_keys, timeout=120.0)
+        time.sleep(2.0)  # a late duplicate would show up here
+        arrivals.stop()
+        end_to_end = [arrivals.times[key][0] - uploaded[key] for key in paced_keys if key in arrivals.times]
+        added = [arrivals.times[key][0] - uploaded[key] - alone[key] for key in paced_keys if key in arrivals.times]
+        all_keys = keys + paced_keys
+        events_per_file = sorted({len(arrivals.times.get(key, [])) for key in all_keys})
+        statuses = sorted({arrivals.statuses.get(key, "none") for key in all_keys})
+        lambda_stats = {name: vars(stat) for name, stat in running.invoker.stats.items()}
+    _, children_after = _cpu()
+    result: dict[str, Any] = {
+        "model_latency_s": model_latency,
+        "files": files,
+        "concurrency": concurrency,
+        "direct": {"files_per_second": round(direct_rate, 2), "latency_ms": _latencies(direct_latencies, 1000)},
+        "pipeline": {
+            "files_per_second": round(pipeline_rate, 2),
+            "complete": complete,
+            "latency_s": _latencies(saturated),
+        },
+        "ratio": round(pipeline_rate / direct_rate, 4),
+        "meets_target": pipeline_rate / direct_rate >= TARGET_RATIO,
+        "events_per_file": events_per_file,
+        "statuses": statuses,
+        "cpu_ms_per_file": {
+            "stack_process": round((own_after - own_before) * 1000 / files, 1),
+            "lambda_workers": round((children_after - cpu_before[1]) * 1000 / len(all_keys), 1),
+        },
+        "lambda": lambda_stats,
+    }
+    if paced:
+        result["paced"] = {
+            "files": paced_files,
+            "interval_s": round(interval, 3),
+            "end_to_end_s": _latencies(end_to_end),
+            "added_s": _latencies(added),
+            "direct_alone_ms_median": round(median(list(alone.values())) * 1000, 2),
+        }
+    return result
+
+
+def run(
+    files: int, paced_files: int, model_bound_files: int, model_latency: float, log: Callable[[str], None]
+) -> dict[str, Any]:
+    runs = [measure(files, paced_files, 0.0, log)]
+    if model_bound_files:
+        runs.append(measure(model_bound_files, 0, model_latency, log))
+    return {"target_ratio": TARGET_RATIO, "runs": runs}
+
+
+def summary_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for result in section["runs"]:
+        model = "demo model" if not result["model_latency_s"] else f"model + {result['model_latency_s']:g} s"
+        name = f"{result['files']} files, {model}"
+        rows.append(
+            [
+                name,
+                f"{result['direct']['files_per_second']:.1f}",
+                f"{result['pipeline']['files_per_second']:.1f}",
+                f"{result['ratio']:.3f}",
+                "yes" if result["meets_target"] else "no",
+                " / ".join(f"{result['pipeline']['latency_s'][p]:.1f}" for p in ("p50", "p95", "p99")),
+                " / ".join(f"{result['paced']['added_s'][p]:.3f}" for p in ("p50", "p95", "p99"))
+                if "paced" in result
+                else "-",
+                "yes" if result["events_per_file"] == [1] else f"no: {result['events_per_file']}",
+            ]
+        )
+    return rows
