@@ -36,6 +36,7 @@ def local_stack(state_dir: Path, **overrides: Any) -> Iterator[RunningStack]:
         aws_port=free_port(),
         sagemaker_port=free_port(),
         model_port=free_port(),
+        lambda_port=free_port(),
         **overrides,
     )
     running = RunningStack(config)

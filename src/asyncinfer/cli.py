@@ -83,19 +83,25 @@ def local() -> None:
     """Run the stack on this machine (no AWS account, no Docker)."""
 
 
-def _config(port: int, parameters: tuple[str, ...], container_url: str | None, concurrency: int) -> LocalConfig:
+def _key_values(parameters: tuple[str, ...]) -> dict[str, str]:
     overrides = {}
     for item in parameters:
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
         overrides[key] = value
+    return overrides
+
+
+def _config(port: int, parameters: tuple[str, ...], container_url: str | None, concurrency: int) -> LocalConfig:
+    overrides = _key_values(parameters)
     return LocalConfig(
         root=_project_root(),
         state_dir=_state_dir(),
         aws_port=port,
         sagemaker_port=port + 1,
         model_port=port + 2,
+        lambda_port=port + 3,
         parameters=overrides,
         container_url=container_url,
         concurrency=concurrency,
@@ -108,6 +114,8 @@ def _print_stack(running: RunningStack) -> None:
     table.add_row("AWS APIs (AWS_ENDPOINT_URL)", running.aws_endpoint_url)
     table.add_row("sagemaker-runtime", running.sagemaker_runtime_url)
     table.add_row("model container", running.container_url)
+    if running.faults is not None:
+        table.add_row("fault injection", running.faults.plan.describe() + f" (seed {running.faults.plan.seed})")
     for key, value in running.stack.outputs.items():
         table.add_row(key, value)
     console.print(table)
@@ -118,7 +126,7 @@ _local_options = [
         "--port",
         default=4599,
         show_default=True,
-        help="AWS APIs on PORT, sagemaker-runtime on PORT+1, model on PORT+2.",
+        help="AWS APIs on PORT, sagemaker-runtime on PORT+1, model on PORT+2, Lambda on PORT+3.",
     ),
     click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="Template parameter override."),
     click.option(
@@ -136,12 +144,43 @@ def _with_local_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _fault_plan(spec: str, seed: int) -> Any:
+    from asyncinfer.faults import FaultPlan, FaultSpecError
+
+    try:
+        return FaultPlan.parse(spec, seed)
+    except FaultSpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+
+
+_FAULTS_HELP = "Fault injection: all, none, or NAME[=RATE],... (see docs/reliability.md for the catalogue)."
+
+
 @local.command("up")
 @_with_local_options
 @click.option("--detach", is_flag=True, help="Run in the background; stop it with `asyncinfer local down`.")
-def local_up(port: int, parameters: tuple[str, ...], container_url: str | None, concurrency: int, detach: bool) -> None:
+@click.option("--faults", "faults_spec", default="none", show_default=True, help=_FAULTS_HELP)
+@click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault injections' random draws.")
+@click.option("--function-timeout", type=int, default=None, help="Every function's Timeout in seconds (leases too).")
+def local_up(
+    port: int,
+    parameters: tuple[str, ...],
+    container_url: str | None,
+    concurrency: int,
+    detach: bool,
+    faults_spec: str,
+    fault_seed: int,
+    function_timeout: int | None,
+) -> None:
     """Start the local stack (foreground until Ctrl-C, or --detach)."""
+    from asyncinfer.faults import stack_parameters
+
     config = _config(port, parameters, container_url, concurrency)
+    plan = _fault_plan(faults_spec, fault_seed)
+    if plan:
+        config.faults = plan
+        config.parameters = stack_parameters(plan, config.parameters)
+    config.function_timeout = function_timeout
     with _errors():
         if config.state_file.exists():
             state = read_state(config.state_dir)
@@ -384,6 +423,201 @@ def _print_results(received: list[Received]) -> None:
             item.input_key, f"[{style}]{item.status}[/]", str(detail.get("durationMs") or ""), str(outcome or "")[:100]
         )
     console.print(table)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be redriven; change nothing.")
+@click.option("--jobs/--no-jobs", "do_jobs", default=True, help="Re-submit FAILED jobs.")
+@click.option("--dead-letters/--no-dead-letters", "do_dead_letters", default=True, help="Replay the dead-letter queue.")
+@click.option("--reason", default=None, help="Only FAILED jobs whose failure reason contains this text.")
+@click.option("--limit", type=int, default=None, help="At most this many of each.")
+@click.pass_context
+def redrive(
+    ctx: click.Context, dry_run: bool, do_jobs: bool, do_dead_letters: bool, reason: str | None, limit: int | None
+) -> None:
+    """Re-submit FAILED jobs and replay dead-letter messages through the right function (idempotent)."""
+    from asyncinfer import redrive as redriving
+
+    with _errors():
+        stack = _target(ctx)
+        actions = []
+        if do_jobs:
+            actions += [
+                redriving.redrive_job(stack, job, dry_run) for job in redriving.redrivable_jobs(stack, reason, limit)
+            ]
+        if do_dead_letters:
+            actions += redriving.replay_dead_letters(stack, dry_run, limit)
+    table = Table(title=("dry run: " if dry_run else "") + f"{len(actions)} item(s)")
+    for column in ("from", "subject", "outcome", "reason"):
+        table.add_column(column, overflow="fold")
+    for action in actions:
+        table.add_row(action.source, action.subject[:24], action.outcome, action.reason[:90])
+    console.print(table)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the upload and the SAM commands; run nothing.")
+@click.option("--model-data-url", default=None, help="Your model.tar.gz in S3 (default: the demo one).")
+@click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="Template parameter override.")
+@click.pass_context
+def deploy(ctx: click.Context, dry_run: bool, model_data_url: str | None, parameters: tuple[str, ...]) -> None:
+    """Upload the demo model where the template expects it, then `sam build` and `sam deploy` (needs --stack-name)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from asyncinfer import deploy as deploying
+
+    stack_name = ctx.obj["stack_name"]
+    if not stack_name:
+        raise click.UsageError("deploy needs --stack-name: asyncinfer --stack-name NAME [--region R] deploy")
+    overrides = _key_values(parameters)
+    session = boto3.Session(region_name=ctx.obj["region"])
+    region = session.region_name
+    if not region:
+        raise click.UsageError("no region: pass --region or configure one (AWS_REGION, ~/.aws/config)")
+    upload: tuple[str, str] | None = None
+    if model_data_url is None:
+        try:
+            upload = deploying.default_model_location(session)
+        except (BotoCoreError, ClientError) as exc:
+            if not dry_run:
+                raise click.ClickException(f"cannot find your AWS account (credentials?): {exc}") from None
+            upload = (f"sagemaker-{region}-<account>", deploying.MODEL_KEY)
+        model_data_url = f"s3://{upload[0]}/{upload[1]}"
+    steps = deploying.plan(stack_name, region, model_data_url, overrides, _project_root() / "template.yaml")
+    if upload is not None:
+        console.print(
+            f"{'would upload' if dry_run else 'uploading'} the demo model to {model_data_url}", soft_wrap=True
+        )
+    for command in steps.commands:
+        console.print("$ " + " ".join(command), markup=False, highlight=False, soft_wrap=True)
+    if dry_run:
+        return
+    with _errors():
+        try:
+            if upload is not None:
+                deploying.upload_demo_model(session, *upload)
+            deploying.run(steps, _project_root())
+        except deploying.DeployError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--files", default=300, show_default=True, help="How many files to drop (1 in 10 is rejected).")
+@click.option("--faults", "faults_spec", default="all", show_default=True, help=_FAULTS_HELP)
+@click.option("--seed", default=0, show_default=True, help="Seed of the fault draws and of the files' contents.")
+@click.option(
+    "--running", is_flag=True, help="Use the local stack that is up (`asyncinfer local up --faults ...`) as it is."
+)
+@click.option(
+    "--function-timeout",
+    default=8,
+    show_default=True,
+    help="Own stack: every function's Timeout in seconds, which bounds leases and crash retries (0: the template's).",
+)
+@click.option("--in-flight", default=64, show_default=True, help="Files uploaded but not yet accounted for, at most.")
+@click.option(
+    "--timeout", "stall_timeout", default=180.0, show_default=True, help="Give up after this long without progress."
+)
+@click.option("--port", type=int, default=None, help="Own stack: AWS APIs on PORT, the others above (default: free).")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Where the JSON goes.")
+def soak(
+    files: int,
+    faults_spec: str,
+    seed: int,
+    running: bool,
+    function_timeout: int,
+    in_flight: int,
+    stall_timeout: float,
+    port: int | None,
+    report_path: Path | None,
+) -> None:
+    """Drive N files through the local stack with faults on, audit the promise, exit 1 if it was broken."""
+    from asyncinfer import soak as soaking
+
+    settings = soaking.SoakSettings(
+        files=files,
+        faults=_fault_plan(faults_spec, seed),
+        seed=seed,
+        in_flight=in_flight,
+        stall_timeout=stall_timeout,
+        function_timeout=function_timeout or None,
+    )
+    state_dir = _state_dir() if running else _state_dir() / "soak"
+    if running:
+        from asyncinfer.faults import FaultPlan
+
+        with _errors():
+            state = read_state(state_dir)
+        settings.faults = FaultPlan.from_json(state.get("faults") or {})
+        settings.function_timeout = state.get("function_timeout")  # None: the template's (the settle time uses it)
+    with _errors(), _progress() as progress:
+        task = progress.add_task("starting the stack", total=files)
+
+        def show(phase: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total, description=phase)
+
+        result = soaking.run(
+            settings, root=_project_root(), state_dir=state_dir, running=running, base_port=port, progress=show
+        )
+    path = report_path or _state_dir() / soaking.REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (console if console.is_terminal else Console(width=132)).print(_soak_table(result))
+    console.print(f"report: {path}")
+    if not result.ok:
+        for violation in result.violations:
+            console.print(f"[red]violation[/]: {violation}")
+        sys.exit(1)
+    console.print("[green]promise kept[/]: every file has one terminal state and one result event, or a dead letter")
+
+
+def _soak_table(result: Any) -> Table:
+    from asyncinfer.soak import fault_rows
+
+    table = Table(title=f"soak: {result.uploaded} files (seed {result.seed})", show_header=False)
+    table.add_column("what", max_width=90)
+    table.add_column("count", justify="right", overflow="fold")
+    table.add_row("faults", result.faults)
+
+    def bad(value: int) -> str:
+        return f"[red]{value}[/]" if value else f"[green]{value}[/]"
+
+    table.add_row("inputs (object versions)", str(result.inputs))
+    table.add_row("terminal jobs", f"{result.terminal_jobs} ({result.completed} completed, {result.failed} failed)")
+    table.add_row("open jobs", str(result.open_jobs))
+    table.add_row("result events", str(result.result_events))
+    table.add_row("duplicates (inputs with > 1 event)", bad(result.duplicates))
+    table.add_row("lost", bad(result.lost))
+    table.add_row("contradictions (event vs job)", bad(result.contradictions))
+    table.add_row("dangling locations", bad(result.dangling))
+    if result.dangling_explained:
+        table.add_row(
+            "  inputs whose failure object the endpoint could not write (reason says so)",
+            str(result.dangling_explained),
+        )
+    table.add_row("dead-letter entries", str(result.dead_letter_entries))
+    for reason, count in result.dead_letter_reasons.items():
+        table.add_row(f"  {reason[:110]}", str(count))
+    table.add_row("inputs accounted for by a dead letter only", str(result.dead_lettered_inputs))
+    table.add_row(
+        "orphan outputs (no job points to them)",
+        f"{result.orphan_outputs} + {result.orphan_failure_objects} failure objects",
+    )
+    shown: dict[str, int] = {}
+    for reason, count in result.failure_reasons.items():
+        shown[reason[:80]] = shown.get(reason[:80], 0) + count
+    for reason, count in sorted(shown.items(), key=lambda kv: -kv[1])[:10]:
+        table.add_row(f"  failed: {reason}", str(count))
+    table.add_row(
+        "throughput", f"{result.throughput_files_per_second:.1f} files/s over {result.processing_seconds:.0f} s"
+    )
+    if result.latency_p50_seconds is not None:
+        table.add_row("latency p50 / p95", f"{result.latency_p50_seconds:.1f} s / {result.latency_p95_seconds:.1f} s")
+    table.add_row("duration (stack start to audit)", f"{result.duration_seconds:.0f} s")
+    for name, text in fault_rows(result.fault_counts):
+        table.add_row(f"fault {name}" if not name.startswith(" ") else name, text)
+    return table
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ class Summary:
     failed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)  # upload → result event received
+    durations_ms: list[float] = field(default_factory=list)  # SageMaker received → completed (detail.durationMs)
     first_upload: float | None = None
     last_event: float | None = None
 
@@ -75,6 +76,9 @@ class Summary:
             self.failed += 1
             reason = str(item.event.detail.get("failureReason", "unknown"))
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        duration = item.event.detail.get("durationMs")
+        if isinstance(duration, int):
+            self.durations_ms.append(float(duration))
         if uploaded_at is not None:
             self.latencies_s.append(item.received_at - uploaded_at)
             self.first_upload = min(self.first_upload or uploaded_at, uploaded_at)
@@ -97,5 +101,7 @@ class Summary:
             "failureReasons": self.reasons,
             "latencyP50Seconds": percentile(self.latencies_s, 0.50),
             "latencyP95Seconds": percentile(self.latencies_s, 0.95),
+            "processingP50Ms": percentile(self.durations_ms, 0.50),
+            "processingP95Ms": percentile(self.durations_ms, 0.95),
             "throughputFilesPerSecond": self.throughput,
         }

@@ -33,6 +33,7 @@ class Target:
     outputs: dict[str, str]
     endpoint_url: str | None = None  # None: real AWS with the default credential chain
     sagemaker_runtime_url: str | None = None
+    lambda_url: str | None = None
     _session: Any = None
 
     def client(self, service: str) -> Any:
@@ -40,6 +41,8 @@ class Target:
             self._session = session(self.region) if self.endpoint_url else boto3.Session(region_name=self.region)
         if service == "sagemaker-runtime" and self.sagemaker_runtime_url:
             return self._session.client(service, endpoint_url=self.sagemaker_runtime_url)
+        if service == "lambda" and self.lambda_url:
+            return self._session.client(service, endpoint_url=self.lambda_url)
         return self._session.client(service, endpoint_url=self.endpoint_url)
 
     @property
@@ -55,6 +58,7 @@ def local(state_dir: Path) -> Target:
         outputs=state["outputs"],
         endpoint_url=state["aws_endpoint_url"],
         sagemaker_runtime_url=state["sagemaker_runtime_url"],
+        lambda_url=state.get("lambda_url"),
     )
 
 

@@ -3,10 +3,11 @@
 * Each function runs in worker processes (one per concurrent execution, like Lambda's execution environments)
   with its template environment, its code and layer on the path, and the AWS endpoints pointed at the local stack.
 * Invocations follow Lambda's asynchronous semantics: on error, ``MaximumRetryAttempts`` retries after a delay
-  (Lambda waits about 1 and 2 minutes; locally the delays are short but never shorter than what the function's
-  leases need: see ``retry_delays``), then a record in Lambda's on-failure destination format to the destination.
+  (Lambda waits about 1 and 2 minutes; locally ``retry_delays``, short, except that a crashed or timed-out
+  invocation is retried only after the function's Timeout + 3 s, once the leases it held have run out), then a
+  record in Lambda's on-failure destination format to the destination.
 * Triggers: the internal queues that provisioning wired (S3 notifications, SNS subscriptions) are polled and each
-  message becomes the event Lambda would deliver.
+  message becomes the event Lambda would deliver (with fault injection, sometimes twice, or late).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from typing import IO, Any
 
 from async_pipeline.sns_events import lambda_record_from_envelope
 
+from asyncinfer.faults import WORKER_ID_VAR, FaultInjector
 from asyncinfer.local.provision import EventSource, FunctionSpec
+
+# After a crash or a timeout, the retry waits for the function's Timeout plus this (> the 2 s lease margin).
+CRASH_RETRY_MARGIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,20 @@ class InvocationResult:
 
 
 class Worker:
-    """One execution environment: a process that imported the handler and runs one invocation at a time."""
+    """One execution environment: a process that imported the handler and runs one invocation at a time.
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: IO[str]) -> None:
+    ``on_injected(name)`` hears of a fault the process injected into itself (it says so just before it dies).
+    """
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        log: IO[str],
+        on_injected: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
+        self._on_injected = on_injected
         command = [
             sys.executable,
             "-m",
@@ -86,6 +101,10 @@ class Worker:
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
             reply = self._replies.get(timeout=timeout_s)
+            while reply is not None and "injected" in reply:  # a fault it injected; its end follows
+                if self._on_injected is not None:
+                    self._on_injected(str(reply["injected"]))
+                reply = self._replies.get(timeout=max(0.0, deadline_ms / 1000 - time.time()))
         except queue.Empty:
             self.kill()
             return InvocationResult(
@@ -94,6 +113,7 @@ class Worker:
         except (BrokenPipeError, OSError):
             reply = None
         if reply is None:
+            self.kill()  # reap it now, so that it is never taken for a live one and handed the next invocation
             return InvocationResult(
                 False,
                 error_type="Runtime.ExitError",
@@ -126,8 +146,16 @@ class Worker:
 class FunctionRunner:
     """Up to ``concurrency`` execution environments of one function, started on demand (cold starts)."""
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], concurrency: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        concurrency: int,
+        log_path: Path,
+        on_injected: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
+        self._on_injected = on_injected
         self._env = {
             **env,
             **spec.environment,
@@ -139,6 +167,7 @@ class FunctionRunner:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
         self._all: list[Worker] = []
+        self._started = 0  # execution environments started so far (cold starts)
         self._lock = threading.Lock()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("a", encoding="utf-8")
@@ -149,7 +178,10 @@ class FunctionRunner:
             try:
                 worker = self._idle.get_nowait()
             except queue.Empty:
-                worker = Worker(self.spec, self._env, self._log)
+                with self._lock:
+                    self._started += 1
+                    env = {**self._env, WORKER_ID_VAR: f"{self.spec.logical_id}:{self._started}"}
+                worker = Worker(self.spec, env, self._log, on_injected=self._on_injected)
                 with self._lock:
                     self._all.append(worker)
             result = worker.invoke(event, request_id, float(self.spec.timeout))
@@ -226,10 +258,12 @@ class AsyncInvoker:
         age = time.time() - first_seen
         if attempt <= runner.spec.max_retry_attempts and age < runner.spec.max_event_age and not self._closed:
             stats.retries += 1
-            # A crashed or timed-out invocation holds leases until its deadline: retry only after it.
             delay = self._retry_delays[min(attempt, len(self._retry_delays)) - 1]
             if result.error_type in {"Sandbox.Timedout", "Runtime.ExitError"}:
-                delay = max(delay, 3.0)
+                # A crashed or timed-out invocation holds its leases (claim, publish) until its deadline plus a
+                # margin (wiring.LEASE_MARGIN_MS): a retry before that would find them live and skip the work.
+                # Lambda's own retry comes a minute later, past any lease of a function with Timeout < 58 s.
+                delay = max(delay, runner.spec.timeout + CRASH_RETRY_MARGIN_S)
             timer = threading.Timer(delay, self._retry, (function, event, request_id, attempt + 1, first_seen))
             timer.daemon = True
             with self._idle:
@@ -302,14 +336,61 @@ def lambda_event(source: EventSource, body: str) -> Any:
 
 
 class EventSourcePoller(threading.Thread):
-    """Moves one trigger's deliveries from its internal queue into asynchronous invocations."""
+    """Moves one trigger's deliveries from its internal queue into asynchronous invocations.
 
-    def __init__(self, source: EventSource, sqs: Any, invoker: AsyncInvoker) -> None:
+    With a fault injector, deliveries may come twice (``dup-s3``, ``dup-sns``: at once, or a little later) or late
+    (``late-delivery``: held back so that later ones overtake them), as S3 and SNS deliver at least once and in no
+    particular order.
+    """
+
+    def __init__(
+        self, source: EventSource, sqs: Any, invoker: AsyncInvoker, faults: FaultInjector | None = None
+    ) -> None:
         super().__init__(name=f"poll-{source.function}-{source.kind}", daemon=True)
         self._source = source
         self._sqs = sqs
         self._invoker = invoker
         self._stop = threading.Event()
+        self._faults = faults
+        self._timers: set[threading.Timer] = set()
+        self._timers_lock = threading.Lock()
+
+    @property
+    def delayed(self) -> int:
+        """Deliveries held back (late or duplicate) and not yet handed to the invoker."""
+        with self._timers_lock:
+            return len(self._timers)
+
+    def _deliver(self, event: Any) -> None:
+        function, faults = self._source.function, self._faults
+        if faults is None:
+            self._invoker.submit(function, event)
+            return
+        if faults.fire("late-delivery"):
+            self._later(faults.uniform("late-delivery", 1.0, 6.0), event)
+        else:
+            self._invoker.submit(function, event)
+        duplicate = "dup-s3" if self._source.kind == "s3" else "dup-sns"
+        if faults.fire(duplicate):
+            if faults.chance(duplicate, 0.5):
+                self._invoker.submit(function, event)  # at once: the two run concurrently
+            else:
+                self._later(faults.uniform(duplicate, 0.2, 5.0), event)
+
+    def _later(self, delay: float, event: Any) -> None:
+        def fire() -> None:
+            try:
+                if not self._stop.is_set():
+                    self._invoker.submit(self._source.function, event)
+            finally:
+                with self._timers_lock:
+                    self._timers.discard(timer)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self._timers_lock:
+            self._timers.add(timer)
+        timer.start()
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -322,11 +403,15 @@ class EventSourcePoller(threading.Thread):
                     return
                 continue
             for message in messages:
-                self._invoker.submit(self._source.function, lambda_event(self._source, message["Body"]))
+                self._deliver(lambda_event(self._source, message["Body"]))
                 self._sqs.delete_message(QueueUrl=self._source.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def stop(self) -> None:
         self._stop.set()
+        with self._timers_lock:
+            timers, self._timers = list(self._timers), set()
+        for timer in timers:
+            timer.cancel()
 
 
 def worker_environment(aws_endpoint_url: str, sagemaker_runtime_url: str, region: str) -> dict[str, str]:

@@ -39,6 +39,12 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)  # the handler's stdout now goes where stderr goes
     # Lambda puts the function's code first, then each layer's python/ (here: the layer's source folder).
     sys.path[:0] = [code_dir, *layer_dirs]
+    if os.environ.get("ASYNCINFER_FAULTS"):
+        # Fault injection (local stack only): botocore hooks that kill this process at chosen points. Installed
+        # before the handler is imported, on the default session its clients are made from.
+        from asyncinfer.faults import install_worker_faults
+
+        install_worker_faults(lambda name: protocol.write(json.dumps({"injected": name}) + "\n"))
     module_name, function_name = handler_spec.rsplit(".", 1)
     try:
         handler = getattr(importlib.import_module(module_name), function_name)

@@ -21,12 +21,50 @@ def _sequencer() -> str:
     return f"{time.time_ns():016X}{next(_sequence) % 0xFFFF:04X}"
 
 
+# DynamoDB operations that read or write items. moto checks a ConditionExpression and then writes, with nothing
+# between two server threads doing so at once: two conditional updates of one item can then both succeed, which
+# DynamoDB never allows (conditional writes are atomic per item). The soak's concurrent duplicate deliveries found it.
+_DYNAMODB_ITEM_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "query",
+    "scan",
+    "transact_write_items",
+    "transact_get_items",
+    "batch_write_item",
+    "batch_get_item",
+    "execute_statement",
+)
+
+
+def _serialise_dynamodb() -> None:
+    """Make moto's item operations atomic, as DynamoDB's are, with one lock for all of them."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    items_lock = threading.RLock()
+    for name in _DYNAMODB_ITEM_OPERATIONS:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None:
+            continue
+
+        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with items_lock:
+                return __original(self, *args, **kwargs)
+
+        atomic.__name__ = name
+        setattr(DynamoDBBackend, name, atomic)
+
+
 def apply() -> None:
-    """Complete moto's S3 event records: versionId (versioned buckets), sequencer, and the identity fields."""
+    """Complete moto's S3 event records (versionId in versioned buckets, sequencer, the identity fields) and make
+    its DynamoDB item operations atomic."""
     global _applied  # noqa: PLW0603 - patching a library is process-wide by nature
     with _lock:
         if _applied:
             return
+        _serialise_dynamodb()
         from moto.s3 import notifications
 
         original = notifications._get_s3_event

@@ -36,6 +36,10 @@ class ContainerUnreachable(Exception):
     """The container could not be reached or hung up; the message is a failureReason."""
 
 
+class ContainerRefused(ContainerUnreachable):
+    """Nothing listens at the container's address (it is down or restarting); nothing was sent."""
+
+
 class ContainerTimeout(Exception):
     """The container did not answer within InvocationTimeoutSeconds."""
 
@@ -123,7 +127,8 @@ class ContainerCall:
         except (OSError, http.client.HTTPException) as exc:
             if time.monotonic() > deadline:
                 raise ContainerTimeout() from exc
-            raise ContainerUnreachable(
+            kind = ContainerRefused if isinstance(exc, ConnectionRefusedError) else ContainerUnreachable
+            raise kind(
                 f"ClientError: An error occurred while sending the request to the model container: "
                 f"{type(exc).__name__}: {exc}. {SEE_LOGS}"
             ) from exc

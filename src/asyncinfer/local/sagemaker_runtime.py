@@ -39,6 +39,20 @@ Choices where the reference says UNVERIFIED (see also the module docstrings of t
   answered); ``responseBody`` has ``content`` (base64), ``encoding: "BASE64"`` and the observed ``message``.
 * An endpoint whose config has no AsyncInferenceConfig is answered with a ValidationError.
 * :meth:`~AsyncEndpointEmulator.set_instance_count` emulates autoscaling and sends no TestNotification.
+* A refused output or failure write (the bucket refuses it for a while) is retried after 0.5, 1 and 2 s
+  (``upload_retry_delays``); then the request fails: the error notification says ``Failed to upload the response``
+  with the S3 error. When the failure object cannot be written either, the notification carries no failureLocation
+  and its failureReason ends with ``(The failure object could not be written to …)`` (SageMaker counts such cases
+  as ``ResponseUploadFailures``; what it then notifies is not documented).
+* A container that refuses connections (nothing listens: it died, it restarts) is an instance out of service: the
+  request goes back to the head of the queue and waits, within its RequestTTLSeconds, as SageMaker routes only to
+  healthy instances. After ``container_down_grace_seconds`` (60 s) of refusals requests fail with the reason, so
+  that a container that never comes up is reported. A call cut while in flight fails at once.
+
+Fault injection hooks (used by the local stack's fault plan, see asyncinfer/faults.py): ``before_accept(params)``
+may raise an :class:`ApiError` to answer for the service (throttling, 503); ``before_write(location, kind)`` may
+raise a botocore ``ClientError`` to refuse an S3 write; ``sweep_expired(name, ahead_seconds=…)`` expires what is
+queued as if the clock were that far ahead (time passing, for the queue only: notifications report real times).
 """
 
 from __future__ import annotations
@@ -74,6 +88,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.local.sagemaker_container import (
     ContainerCall,
+    ContainerRefused,
     ContainerTimeout,
     ContainerUnreachable,
     error_reason,
@@ -169,8 +184,8 @@ class InvocationRequest:
 
 @dataclass(frozen=True, slots=True)
 class EmulatorEvent:
-    """What happened, for observers (``on_event``): registered, updated, instances, accepted, started, completed,
-    failed, expired, cancelled, dropped, published, publish_failed."""
+    """What happened, for observers (``on_event``): registered, updated, instances, accepted, started, held,
+    completed, failed, expired, cancelled, dropped, published, publish_failed."""
 
     kind: str
     endpoint_name: str
@@ -194,6 +209,7 @@ class _Endpoint:
         self.counters: Counter[str] = Counter()
         self.stopping = False
         self.sweeper: threading.Thread | None = None
+        self.refused_since: float | None = None  # monotonic time the container started refusing connections
 
     @property
     def desired_workers(self) -> int:
@@ -372,6 +388,10 @@ class AsyncEndpointEmulator:
         sweep_interval: float = 1.0,
         require_content_length: bool = True,
         session: boto3.session.Session | None = None,
+        before_accept: Callable[[InvokeParams], None] | None = None,
+        before_write: Callable[[str, str], None] | None = None,
+        upload_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
+        container_down_grace_seconds: float = 60.0,
     ) -> None:
         self.region = region
         self._container_url = container_url
@@ -380,6 +400,10 @@ class AsyncEndpointEmulator:
         self._clock = clock
         self.before_invoke = before_invoke
         self.on_event = on_event
+        self.before_accept = before_accept
+        self.before_write = before_write
+        self._upload_retry_delays = upload_retry_delays
+        self._container_down_grace = container_down_grace_seconds
         self._default_max_concurrency = default_max_concurrency
         self._sweep_interval = sweep_interval
         self._require_content_length = require_content_length
@@ -399,6 +423,7 @@ class AsyncEndpointEmulator:
         self._url: str | None = None
         self._bound: tuple[str, int] = (host, port)
         self._stopping = False
+        self._cut = False
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -460,6 +485,7 @@ class AsyncEndpointEmulator:
         for endpoint in endpoints:
             for thread in self._threads_of(endpoint):
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._cut = True  # from now on a container call is cut as soon as it is registered (see _process)
         for endpoint in endpoints:
             with endpoint.cond:
                 calls = list(endpoint.calls)
@@ -570,6 +596,9 @@ class AsyncEndpointEmulator:
                 "dropped": counters["dropped"],
                 "notifications_published": counters["published"],
                 "notification_failures": counters["publish_failed"],
+                "container_refused": counters["container_refused"],
+                "upload_retries": counters["upload_retries"],
+                "upload_failures": counters["upload_failed"],
             }
 
     def wait_until_idle(self, name: str, timeout: float) -> bool:
@@ -580,15 +609,17 @@ class AsyncEndpointEmulator:
                 lambda: not endpoint.queue and endpoint.in_flight == 0 and endpoint.settling == 0, timeout
             )
 
-    def sweep_expired(self, name: str | None = None) -> int:
+    def sweep_expired(self, name: str | None = None, *, ahead_seconds: float = 0.0) -> int:
         """Fail, now and on this thread, every queued request whose RequestTTLSeconds has passed (the background
-        sweeper does the same within ``sweep_interval``); return how many. Useful after advancing a fake clock."""
+        sweeper does the same within ``sweep_interval``); return how many. Useful after advancing a fake clock.
+        ``ahead_seconds``: judge expiry as if the clock were that much later (fault injection: the requests queued
+        now have waited out their TTL; requests that arrive meanwhile are not affected)."""
         with self._lock:
             endpoints = [self._endpoint(name)] if name is not None else list(self._endpoints.values())
         total = 0
         for endpoint in endpoints:
             with endpoint.cond:
-                expired = self._pop_expired_locked(endpoint)
+                expired = self._pop_expired_locked(endpoint, ahead_seconds)
             self._settle_expired(endpoint, expired)
             total += len(expired)
         return total
@@ -646,10 +677,12 @@ class AsyncEndpointEmulator:
 
     def _lookup(self, name: str) -> _Endpoint:
         """The endpoint a request names: registered, or looked up in moto now (created after start())."""
+        endpoint = self._endpoints.get(name)  # lock-free fast path: registered endpoints are never removed
+        if endpoint is not None:
+            return endpoint
         with self._lock:
-            endpoint = self._endpoints.get(name)
-            if endpoint is not None:
-                return endpoint
+            if self._stopping:
+                raise ApiError(503, "ServiceUnavailable", "The endpoint emulator is shutting down.")
             try:
                 self.register_endpoint(name)
             except EndpointNotFoundError as exc:
@@ -669,6 +702,13 @@ class AsyncEndpointEmulator:
         """Queue a validated request (HTTP handler thread); the locations returned are where results will go."""
         if self._stopping:
             raise ApiError(503, "ServiceUnavailable", "The endpoint emulator is shutting down.")
+        if self.before_accept is not None:
+            try:
+                self.before_accept(params)  # may answer for the service (throttling, 503) instead
+            except ApiError:
+                raise
+            except Exception:
+                logger.exception("before_accept hook failed")
         endpoint = self._lookup(params.endpoint_name)
         settings = endpoint.settings
         object_id = str(uuid.uuid4())  # not the inference id: real output names are unrelated uuids
@@ -763,8 +803,8 @@ class AsyncEndpointEmulator:
                     continue
             self._settle_expired(endpoint, expired)
 
-    def _pop_expired_locked(self, endpoint: _Endpoint) -> list[InvocationRequest]:
-        now = self._clock()
+    def _pop_expired_locked(self, endpoint: _Endpoint, ahead_seconds: float = 0.0) -> list[InvocationRequest]:
+        now = self._clock() + ahead_seconds
         expired = [r for r in endpoint.queue if r.expired(now)]
         if expired:
             endpoint.queue = deque(r for r in endpoint.queue if not r.expired(now))
@@ -822,19 +862,28 @@ class AsyncEndpointEmulator:
             return
         with endpoint.cond:
             endpoint.calls.add(call)
+        if self._cut:  # stop() gave up waiting before this call was registered
+            call.cancel()
         try:
             reply = call.invoke(payload, headers, request.invocation_timeout_seconds)
         except ContainerTimeout:
+            self._container_answered(endpoint)
             if not self._cancelled(endpoint, request, call):
                 self._fail(endpoint, request, timeout_reason(request.invocation_timeout_seconds), timed_out=True)
             return
+        except ContainerRefused as exc:
+            if not self._cancelled(endpoint, request, call) and not self._hold_for_container(endpoint, request):
+                self._fail(endpoint, request, str(exc))
+            return
         except ContainerUnreachable as exc:
+            self._container_answered(endpoint)
             if not self._cancelled(endpoint, request, call):
                 self._fail(endpoint, request, str(exc))
             return
         finally:
             with endpoint.cond:
                 endpoint.calls.discard(call)
+        self._container_answered(endpoint)
         if not 200 <= reply.status < 300:
             reason = error_reason(reply.status, reply.body)
             self._fail(endpoint, request, reason, reply.body, reply.content_type, model_answered=True)
@@ -842,6 +891,31 @@ class AsyncEndpointEmulator:
             self._fail(endpoint, request, missing_content_length_reason())
         else:
             self._succeed(endpoint, request, reply.body, reply.content_type)
+
+    def _hold_for_container(self, endpoint: _Endpoint, request: InvocationRequest) -> bool:
+        """Nothing listens at the container (it died, it restarts): SageMaker takes such an instance out of service
+        and queued requests wait for a healthy one, so this one goes back to the head of the queue (its
+        RequestTTLSeconds still running). After ``container_down_grace_seconds`` of refusals (a container that
+        never comes up) requests fail with the reason instead. False: fail it now."""
+        now = time.monotonic()
+        with endpoint.cond:
+            if endpoint.stopping:
+                return False
+            if endpoint.refused_since is None:
+                endpoint.refused_since = now
+            if now - endpoint.refused_since > self._container_down_grace:
+                return False
+            endpoint.queue.appendleft(request)
+            endpoint.counters["container_refused"] += 1
+            endpoint.cond.notify_all()
+        self._emit("held", request.endpoint_name, request.inference_id, {"reason": "container refused the call"})
+        time.sleep(0.25)  # this worker's instance is out of service for a moment
+        return True
+
+    def _container_answered(self, endpoint: _Endpoint) -> None:
+        if endpoint.refused_since is not None:
+            with endpoint.cond:
+                endpoint.refused_since = None
 
     def _cancelled(self, endpoint: _Endpoint, request: InvocationRequest, call: ContainerCall) -> bool:
         if not call.cancelled:
@@ -862,6 +936,27 @@ class AsyncEndpointEmulator:
         else:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body)
 
+    def _write(self, endpoint: _Endpoint, location: str, body: bytes, content_type: str | None, kind: str) -> None:
+        """Write an output or failure object, retrying a refused write (``upload_retry_delays``) before giving up
+        with the last error. ``before_write(location, kind)`` may refuse a write by raising (fault injection)."""
+        delays = iter(self._upload_retry_delays)
+        while True:
+            try:
+                if self.before_write is not None:
+                    self.before_write(location, kind)
+                self._put(location, body, content_type)
+                return
+            except (BotoCoreError, ClientError) as exc:
+                delay = next(delays, None)
+                if delay is None or self._stopping:
+                    with endpoint.cond:
+                        endpoint.counters["upload_failed"] += 1  # SageMaker's ResponseUploadFailures (UNVERIFIED)
+                    raise
+                logger.info("writing %s failed (%s); retrying in %.1f s", location, exc, delay)
+                with endpoint.cond:
+                    endpoint.counters["upload_retries"] += 1
+                time.sleep(delay)
+
     def _embedded(self, request: InvocationRequest, kind: str, body: bytes) -> InferenceResponse | None:
         if kind not in request.settings.include_response_in or len(body) > MAX_RESPONSE_IN_NOTIFICATION:
             return None
@@ -875,9 +970,13 @@ class AsyncEndpointEmulator:
     def _succeed(self, endpoint: _Endpoint, request: InvocationRequest, body: bytes, content_type: str | None) -> None:
         if request.output_location is not None:
             try:
-                self._put(request.output_location, body, content_type)
+                self._write(endpoint, request.output_location, body, content_type, "output")
             except (BotoCoreError, ClientError, ValueError) as exc:
-                reason = f"ClientError: Failed to upload the response to {request.output_location}: {exc}"
+                attempts = len(self._upload_retry_delays) + 1
+                reason = (
+                    f"ClientError: Failed to upload the response to {request.output_location} "
+                    f"(tried {attempts} times): {exc}"
+                )
                 self._fail(endpoint, request, reason)
                 return
         notification = InferenceNotification(
@@ -928,10 +1027,13 @@ class AsyncEndpointEmulator:
             else:
                 data, data_type = reason.encode(), TEXT_PLAIN
             try:
-                self._put(failure_location, data, data_type)
-            except (BotoCoreError, ClientError, ValueError):
-                logger.exception("could not write the failure object %s", failure_location)
-                failure_location = None  # never point consumers at an object that does not exist
+                self._write(endpoint, failure_location, data, data_type, "failure")
+            except (BotoCoreError, ClientError, ValueError) as exc:
+                logger.warning("could not write the failure object %s: %s", failure_location, exc)
+                # Never point consumers at an object that does not exist, and say why there is none (a consumer
+                # that fell back to the FailureLocation of the endpoint call's answer learns it from the reason).
+                reason = f"{reason} (The failure object could not be written to {failure_location}: {exc})"
+                failure_location = None
         notification = InferenceNotification(
             inference_id=request.inference_id,
             invocation_status=STATUS_FAILED,

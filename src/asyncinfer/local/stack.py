@@ -7,6 +7,13 @@ Pieces, started in this order and stopped in reverse:
    its S3 URI, or any other container URL the user gives;
 4. the asynchronous endpoint emulator, reading the endpoint's AsyncInferenceConfig from the stack;
 5. the Lambda runtime running the template's functions on their triggers.
+
+With a fault plan (``LocalConfig.faults``, see asyncinfer/faults.py) the pieces misbehave on purpose: a chaos proxy
+goes between the endpoint emulator and the model container, the emulator gets its fault hooks, the trigger pollers
+duplicate and delay deliveries, and the worker processes get their crash hooks (``ASYNCINFER_FAULTS``). The
+handlers and the layer are never touched. ``function_timeout`` overrides every function's Timeout (the handlers
+derive their leases from the invocation's deadline, so leases shrink with it, and so does the wait before the
+runtime retries a crashed invocation): a soak with crashes then does not wait 33 s per retry.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ import logging
 import os
 import socket
 import tempfile
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from asyncinfer.faults import CONTAINER_FAULTS, ENV_VAR, WORKER_FAULTS, EndpointFaults, FaultInjector, FaultPlan
 from asyncinfer.local import moto_patches
 from asyncinfer.local.lambda_runtime import (
     AsyncInvoker,
@@ -33,6 +42,7 @@ from asyncinfer.local.provision import LocalStack, Provisioner
 from asyncinfer.local.template import load_sam
 
 STATE_FILE = "local.json"
+FAULT_COUNTS_FILE = "fault-counts.json"  # injections so far, rewritten every second while faults are on
 DEFAULT_STACK_NAME = "asyncinfer-local"
 DEFAULT_REGION = "us-east-1"
 
@@ -49,6 +59,7 @@ class LocalConfig:
     aws_port: int = 4599
     sagemaker_port: int = 4598
     model_port: int = 4597
+    lambda_port: int = 4596
     stack_name: str = DEFAULT_STACK_NAME
     region: str = DEFAULT_REGION
     parameters: dict[str, str] = field(default_factory=dict)
@@ -56,6 +67,8 @@ class LocalConfig:
     concurrency: int = 4  # execution environments per function
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     model_latency_seconds: float = 0.0
+    faults: FaultPlan | None = None  # fault injection (asyncinfer/faults.py); None or empty: none
+    function_timeout: int | None = None  # overrides every function's Timeout (seconds), e.g. for soaks
 
     @property
     def state_file(self) -> Path:
@@ -98,12 +111,24 @@ class RunningStack:
         self._runners: dict[str, FunctionRunner] = {}
         self._invoker: AsyncInvoker | None = None
         self._pollers: list[EventSourcePoller] = []
+        self._lambda_api: Any = None
+        self.lambda_url = ""
+        plan = config.faults
+        self.faults: FaultInjector | None = FaultInjector(plan) if plan else None
+        self._chaos: Any = None
+        self._endpoint_faults: EndpointFaults | None = None
+        self._counts_stop = threading.Event()
+        self._counts_thread: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
         config = self.config
-        ports = [(config.aws_port, "AWS APIs"), (config.sagemaker_port, "sagemaker-runtime")]
+        ports = [
+            (config.aws_port, "AWS APIs"),
+            (config.sagemaker_port, "sagemaker-runtime"),
+            (config.lambda_port, "Lambda API"),
+        ]
         if config.container_url is None:
             ports.append((config.model_port, "model container"))
         for port, what in ports:
@@ -121,22 +146,35 @@ class RunningStack:
         return self.stack
 
     def stop(self) -> None:
+        self._counts_stop.set()
+        if self._endpoint_faults is not None:
+            self._endpoint_faults.stop()
+            self._endpoint_faults = None
         for poller in self._pollers:
             poller.stop()
         for poller in self._pollers:
             poller.join(timeout=5)
+        if self._lambda_api is not None:
+            self._lambda_api.stop()
+            self._lambda_api = None
         if self._invoker is not None:
             self._invoker.close()
         for runner in self._runners.values():
             runner.stop()
         if self._emulator is not None:
             self._emulator.stop()
+        if self._chaos is not None:
+            self._chaos.stop()
+            self._chaos = None
         if self._model_server is not None:
             self._model_server.stop()
         if self._moto is not None:
             self._moto.stop()
         self._pollers, self._runners, self._invoker = [], {}, None
         self._emulator = self._model_server = self._moto = None
+        if self._counts_thread is not None:
+            self._counts_thread.join(5)
+            self._counts_thread = None
         if self.config.state_file.exists():
             self.config.state_file.unlink()
 
@@ -210,6 +248,18 @@ class RunningStack:
         assert self._model_server is not None
         return str(self._model_server.url)
 
+    def _start_chaos_proxy(self) -> str:
+        """The URL the emulator calls: the container's, or a chaos proxy's in front of it (container faults)."""
+        assert self.stack is not None
+        if self.faults is None or not self.faults.plan.only(CONTAINER_FAULTS):
+            return self.container_url
+        from asyncinfer.local.chaos_proxy import ChaosProxy
+
+        # Stall past the invocation timeout the submitter sends (the template's InvocationTimeoutSeconds).
+        stall = float(self.stack.parameters.get("InvocationTimeoutSeconds") or 900) + 1.0
+        self._chaos = ChaosProxy(self.container_url, self.faults, host=self.config.host, stall_seconds=stall)
+        return str(self._chaos.start())
+
     def _start_emulator(self) -> None:
         from asyncinfer.local.sagemaker_runtime import AsyncEndpointEmulator
 
@@ -217,10 +267,13 @@ class RunningStack:
         self._emulator = AsyncEndpointEmulator(
             aws_endpoint_url=self.aws_endpoint_url,
             region=self.config.region,
-            container_url=self.container_url,
+            container_url=self._start_chaos_proxy(),
             host=self.config.host,
             port=self.config.sagemaker_port,
         )
+        if self.faults is not None:
+            self._endpoint_faults = EndpointFaults(self.faults, self._emulator)
+            self._endpoint_faults.install()
         self.sagemaker_runtime_url = self._emulator.start()
         for endpoint in self.stack.endpoints:
             self._emulator.register_endpoint(endpoint)
@@ -232,21 +285,74 @@ class RunningStack:
     def _start_functions(self) -> None:
         assert self.stack is not None
         env = worker_environment(self.aws_endpoint_url, self.sagemaker_runtime_url, self.config.region)
+        faults = self.faults
+        if faults is not None and faults.plan.only(WORKER_FAULTS):
+            env[ENV_VAR] = json.dumps(faults.plan.only(WORKER_FAULTS).to_json())
+        if self.config.function_timeout:
+            self.stack.functions = {
+                name: replace(spec, timeout=self.config.function_timeout) for name, spec in self.stack.functions.items()
+            }
         logs = self.config.state_dir / "logs"
         self._runners = {
-            name: FunctionRunner(spec, env, self.config.concurrency, logs / f"{name}.log")
+            name: FunctionRunner(
+                spec,
+                env,
+                self.config.concurrency,
+                logs / f"{name}.log",
+                on_injected=faults.count if faults is not None else None,
+            )
             for name, spec in self.stack.functions.items()
         }
         self._invoker = AsyncInvoker(self._runners, self.client("sqs"), retry_delays=self.config.retry_delays)
         sqs = self.client("sqs")
-        self._pollers = [EventSourcePoller(source, sqs, self._invoker) for source in self.stack.sources]
+        self._pollers = [EventSourcePoller(source, sqs, self._invoker, faults) for source in self.stack.sources]
         for poller in self._pollers:
             poller.start()
+        from asyncinfer.local.lambda_api import LambdaApi
+
+        self._lambda_api = LambdaApi(self._runners, self._invoker, self.config.host, self.config.lambda_port)
+        self.lambda_url = self._lambda_api.start()
 
     @property
     def invoker(self) -> AsyncInvoker:
         assert self._invoker is not None
         return self._invoker
+
+    def fault_counts(self) -> dict[str, int]:
+        """Faults injected so far (empty without a fault plan), with the emulator's own fault-related counters."""
+        if self.faults is None:
+            return {}
+        counts = self.faults.counts()
+        if self._emulator is not None and self.stack is not None:
+            for endpoint in self.stack.endpoints:
+                stats = self._emulator.stats(endpoint)
+                for key in ("container_refused", "upload_retries", "upload_failures", "expired", "timed_out"):
+                    counts[f"endpoint:{key}"] = counts.get(f"endpoint:{key}", 0) + int(stats[key])
+        return counts
+
+    def busy(self) -> bool:
+        """Whether anything is still moving: deliveries held back, invocations running or waiting for a retry,
+        requests queued or running on an endpoint. (Trigger queues are not looked at: the caller waits for those
+        through what they cause.)"""
+        if any(poller.delayed for poller in self._pollers):
+            return True
+        if self._invoker is not None and not self._invoker.wait_idle(0):
+            return True
+        if self._emulator is not None and self.stack is not None:
+            return any(self._emulator.stats(e)["backlog"] for e in self.stack.endpoints)
+        return False
+
+    def _write_fault_counts(self) -> None:
+        path = self.config.state_dir / FAULT_COUNTS_FILE
+        while True:
+            try:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self.fault_counts(), indent=1) + "\n", encoding="utf-8")
+                tmp.replace(path)
+            except Exception:  # the counters are informative; never let them stop anything
+                logging.getLogger(__name__).debug("could not write %s", path, exc_info=True)
+            if self._counts_stop.wait(1.0):
+                return
 
     def _write_state(self) -> None:
         assert self.stack is not None
@@ -255,10 +361,16 @@ class RunningStack:
             "pid": os.getpid(),
             "aws_endpoint_url": self.aws_endpoint_url,
             "sagemaker_runtime_url": self.sagemaker_runtime_url,
+            "lambda_url": self.lambda_url,
             "model_container_url": self.container_url,
             "region": self.config.region,
             "stack_name": self.config.stack_name,
             "outputs": self.stack.outputs,
             "not_emulated": self.stack.not_emulated,
         }
+        if self.faults is not None:
+            state["faults"] = self.faults.plan.to_json()
+            state["function_timeout"] = self.config.function_timeout
+            self._counts_thread = threading.Thread(target=self._write_fault_counts, name="fault-counts", daemon=True)
+            self._counts_thread.start()
         self.config.state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")

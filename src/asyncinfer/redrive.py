@@ -1,0 +1,200 @@
+"""Redrive: re-submit FAILED jobs and replay dead-letter messages, idempotently, on a local or deployed stack.
+
+* A FAILED job is re-submitted by copying its input object version onto its key: a new version, so a new
+  inference through the normal trigger (S3 → submitter), exactly as a user's re-upload would be. The old job is
+  claimed first with a conditional write, so two redrives (or a redrive run twice) copy it once; it then points to
+  the new version (``redrivenTo``).
+* A dead-letter message goes back where it failed: a Lambda destination record is invoked again, asynchronously,
+  on the function named in it (the functions are idempotent: a replayed S3 event never invokes the endpoint twice);
+  a notification SNS could not deliver is published again on its topic; a result event EventBridge could not
+  deliver is sent to the results queue. The message is deleted only once its replay was accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from async_pipeline.jobs import Job, JobStatus
+from botocore.exceptions import ClientError
+
+from asyncinfer.job_records import list_jobs
+from asyncinfer.target import Target
+
+STALE_CLAIM_SECONDS = 300  # a redrive claim older than this was abandoned (its run died) and may be taken again
+
+
+@dataclass(frozen=True)
+class Action:
+    source: str  # "job" | "lambda" | "sns" | "events" | "unknown"
+    subject: str  # inference id, function, topic …
+    outcome: str  # what was (or, with --dry-run, would be) done
+    reason: str = ""
+
+
+def _parse_s3_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def redrivable_jobs(target: Target, reason: str | None = None, limit: int | None = None) -> list[Job]:
+    jobs = [
+        job
+        for job in list_jobs(target, JobStatus.FAILED)
+        if job.origin == "s3"
+        and job.input_location
+        and "redrivenTo" not in job.extra
+        and (reason is None or reason.lower() in (job.failure_reason or "").lower())
+    ]
+    return jobs[:limit] if limit is not None else jobs
+
+
+def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
+    assert job.input_location is not None
+    bucket, key = _parse_s3_uri(job.input_location)
+    if dry_run:
+        return Action(
+            "job", job.inference_id, f"would copy s3://{bucket}/{key} to a new version", job.failure_reason or ""
+        )
+    dynamodb, s3 = target.client("dynamodb"), target.client("s3")
+    table = target.outputs["JobsTableName"]
+    now = int(time.time())
+    token = secrets.token_hex(8)
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"inferenceId": {"S": job.inference_id}},
+            UpdateExpression="SET redriveClaim = :token, redriveClaimedAt = :now",
+            ConditionExpression="#s = :failed AND attribute_not_exists(redrivenTo) AND "
+            "(attribute_not_exists(redriveClaimedAt) OR redriveClaimedAt < :stale)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":token": {"S": token},
+                ":now": {"N": str(now)},
+                ":failed": {"S": "FAILED"},
+                ":stale": {"N": str(now - STALE_CLAIM_SECONDS)},
+            },
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return Action("job", job.inference_id, "skipped: already redriven (or being redriven)")
+        raise
+    source: dict[str, str] = {"Bucket": bucket, "Key": key}
+    if job.version_source == "versionId" and job.object_version:
+        source["VersionId"] = job.object_version
+    try:
+        head = s3.head_object(**source)
+    except ClientError as exc:
+        return Action(
+            "job",
+            job.inference_id,
+            "skipped: the input object version is gone",
+            str(exc.response.get("Error", {}).get("Code")),
+        )
+    # Copying an object onto itself needs a changed attribute: the metadata names the job it redrives.
+    copied = s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource=source,
+        MetadataDirective="REPLACE",
+        Metadata={**head.get("Metadata", {}), "redrive-of": job.inference_id},
+        ContentType=head.get("ContentType", "binary/octet-stream"),
+    )
+    new_version = copied.get("VersionId") or "unversioned"
+    dynamodb.update_item(
+        TableName=table,
+        Key={"inferenceId": {"S": job.inference_id}},
+        UpdateExpression="SET redrivenTo = :version REMOVE redriveClaim",
+        ConditionExpression="redriveClaim = :token",
+        ExpressionAttributeValues={":version": {"S": new_version}, ":token": {"S": token}},
+    )
+    return Action(
+        "job", job.inference_id, f"re-submitted s3://{bucket}/{key} (version {new_version})", job.failure_reason or ""
+    )
+
+
+def _messages(target: Target, visibility: int) -> Iterator[dict[str, Any]]:
+    sqs = target.client("sqs")
+    url = target.outputs["DeadLetterQueueUrl"]
+    seen: set[str] = set()
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, WaitTimeSeconds=1
+        ).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message
+
+
+def classify(body: dict[str, Any]) -> str:
+    if "requestContext" in body and "requestPayload" in body:
+        return "lambda"
+    if body.get("Type") == "Notification" and "TopicArn" in body:
+        return "sns"
+    if "detail-type" in body and "source" in body:
+        return "events"
+    return "unknown"
+
+
+def replay(target: Target, body: dict[str, Any], dry_run: bool) -> Action:
+    kind = classify(body)
+    if kind == "lambda":
+        function = body["requestContext"]["functionArn"].rsplit(":$LATEST", 1)[0]
+        reason = str(body.get("responsePayload", {}).get("errorMessage", ""))
+        if not dry_run:
+            target.client("lambda").invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(body["requestPayload"]).encode()
+            )
+        return Action(
+            "lambda", function.rsplit(":", 1)[-1], "would invoke again" if dry_run else "invoked again", reason
+        )
+    if kind == "sns":
+        if not dry_run:
+            target.client("sns").publish(TopicArn=body["TopicArn"], Message=body["Message"])
+        return Action(
+            "sns", body["TopicArn"].rsplit(":", 1)[-1], "would publish again" if dry_run else "published again"
+        )
+    if kind == "events":
+        if not dry_run:
+            target.client("sqs").send_message(QueueUrl=target.outputs["ResultsQueueUrl"], MessageBody=json.dumps(body))
+        return Action(
+            "events",
+            str(body["detail"].get("inferenceId", "")),
+            "would deliver to the results queue" if dry_run else "delivered to the results queue",
+        )
+    return Action("unknown", "?", "left in the queue: not a message this pipeline puts there")
+
+
+def replay_dead_letters(target: Target, dry_run: bool, limit: int | None = None) -> list[Action]:
+    """Replay the messages that are in the queue now; what arrives meanwhile (a replay that failed again) waits
+    for the next run, so a message that keeps failing cannot make a run go round forever."""
+    sqs = target.client("sqs")
+    url = target.outputs["DeadLetterQueueUrl"]
+    present = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
+    limit = present if limit is None else min(limit, present)
+    actions: list[Action] = []
+    # A dry run hides each message only briefly, so that it is back for the real run.
+    for message in _messages(target, visibility=2 if dry_run else 60):
+        if limit is not None and len(actions) >= limit:
+            break
+        try:
+            body = json.loads(message["Body"])
+        except ValueError:
+            actions.append(Action("unknown", message["MessageId"], "left in the queue: not JSON"))
+            continue
+        action = replay(target, body, dry_run)
+        actions.append(action)
+        if not dry_run and action.source != "unknown":
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return actions
