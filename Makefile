@@ -65,6 +65,9 @@ demo: venv ## local stack, 50 files through it, every result shown
 bench: venv ## benchmarks: cold start, AWS calls per file, handler overhead, throughput, sizes
 	PATH="$(SAM_PATH)" $(BIN)/python -m bench.run
 
+soak: venv ## 5,000 files through the local stack with every fault on, then the audit (exit 1 if broken)
+	$(BIN)/asyncinfer soak --files 5000 --faults all
+
 lock: venv ## re-pin requirements/*.txt from requirements/*.in
 	$(UV) pip compile -q requirements/dev.in -o requirements/dev.txt --python-version 3.13
 	$(UV) pip compile -q requirements/checkov.in -o requirements/checkov.txt --python-version 3.13

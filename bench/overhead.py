@@ -17,17 +17,17 @@ import copy
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from bench.calls import ENVIRONMENT, environment
+from bench.calls import ENVIRONMENT
 from bench.common import ensure_paths, median, quiet
+from tests.moto_world import INPUT_BUCKET, Body, environment
 
 TARGET_MS_PER_RECORD = 1.0
 BATCH_SIZES = (1, 100)
 ENDPOINT = ENVIRONMENT["ENDPOINT_NAME"]
-INPUT_BUCKET = "async-pipeline-input-example"
 OUTPUT = "s3://async-pipeline-output-example"
 
 
@@ -88,17 +88,6 @@ class FakeClients:
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"} for _ in request["Entries"]]}
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-    def read(self) -> bytes:
-        return self._data
-
-
 def http_stub(status: str) -> Callable[..., Any]:
     """A ``before-send`` handler answering every call of the happy path as the service's wire protocol does."""
     from botocore.awsrequest import AWSResponse
@@ -125,10 +114,10 @@ def http_stub(status: str) -> Callable[..., Any]:
             }
         elif request.method == "HEAD":  # s3 HeadObject
             head = {"Content-Length": "16", "Content-Type": "text/csv", "ETag": '"e"'}
-            return AWSResponse(request.url, 200, head, _Body(b""))  # type: ignore[arg-type]
+            return AWSResponse(request.url, 200, head, Body(b""))  # type: ignore[arg-type]
         data = json.dumps(body).encode()
         response_headers = {"Content-Type": "application/x-amz-json-1.0", "Content-Length": str(len(data)), **extra}
-        return AWSResponse(request.url, code, response_headers, _Body(data))  # type: ignore[arg-type]
+        return AWSResponse(request.url, code, response_headers, Body(data))  # type: ignore[arg-type]
 
     return answer
 

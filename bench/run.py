@@ -212,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: throughput.run(args.files, args.paced_files, args.model_bound_files, args.model_latency, log),
             )
     results["seconds"] = round(time.time() - started, 1)
+    if set(args.only) != set(SECTIONS) and args.output.exists():
+        # A partial run updates its sections and keeps the others' last figures.
+        kept = json.loads(args.output.read_text(encoding="utf-8"))
+        results = {**{k: v for k, v in kept.items() if k in SECTIONS}, **results}
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report(results))
     log(f"wrote {args.output} ({results['seconds']:.0f} s in all)")

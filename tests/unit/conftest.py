@@ -1,130 +1,14 @@
-"""Unit-test world: moto S3, DynamoDB, EventBridge and SQS built from template.yaml's own properties, and an
-asynchronous endpoint stubbed at the HTTP layer of a real botocore client (so requests are serialized and
-validated against the real service model, and responses parsed by it)."""
+"""Unit-test fixtures: the moto world of tests/moto_world.py, per test."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
-from async_pipeline import wiring
-from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 
-from asyncinfer.local import moto_patches
-
-# moto checks a ConditionExpression and writes without a lock between threads; DynamoDB's conditional writes are
-# atomic per item, and the concurrency tests rely on that (without it ~5% of runs let two claims both succeed).
-moto_patches.apply()
-
-ENDPOINT_NAME = "async-pipeline-endpoint"
-INPUT_BUCKET = "async-pipeline-input-example"  # the bucket named in events/s3-*.json
-OUTPUT_BUCKET = "async-pipeline-output-example"
-SUCCESS_TOPIC = "arn:aws:sns:us-east-1:123456789012:async-pipeline-success"  # as in events/sns-*.json
-ERROR_TOPIC = "arn:aws:sns:us-east-1:123456789012:async-pipeline-error"
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-    def read(self) -> bytes:
-        return self._data
-
-
-@dataclass
-class FakeAsyncEndpoint:
-    """Answers InvokeEndpointAsync like the service does: 202 with the locations, or a modeled error.
-
-    ``failures`` is a queue of (status, code, message) to answer with before succeeding again.
-    """
-
-    calls: list[dict[str, str]] = field(default_factory=list)
-    failures: list[tuple[int, str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse:
-        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
-        with self.lock:
-            self.calls.append({"url": request.url, **headers})
-            failure = self.failures.pop(0) if self.failures else None
-        if failure is not None:
-            status, code, message = failure
-            body = json.dumps({"message": message}).encode()
-            return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, _Body(body))
-        inference_id = headers["X-Amzn-SageMaker-Inference-Id"]
-        return AWSResponse(
-            request.url,
-            202,
-            {
-                "X-Amzn-SageMaker-OutputLocation": f"s3://{OUTPUT_BUCKET}/output/{inference_id}.out",
-                "X-Amzn-SageMaker-FailureLocation": f"s3://{OUTPUT_BUCKET}/failure/{inference_id}.out",
-                "Content-Type": "application/json",
-            },
-            _Body(json.dumps({"InferenceId": inference_id}).encode()),
-        )
-
-    def input_locations(self) -> list[str]:
-        return [call["X-Amzn-SageMaker-InputLocation"] for call in self.calls]
-
-
-@dataclass
-class World:
-    """Handles on the moto resources a test looks at."""
-
-    s3: Any
-    dynamodb: Any
-    sqs: Any
-    table: str
-    bus: str
-    results_queue_url: str
-    endpoint: FakeAsyncEndpoint
-
-    def put_object(self, key: str, body: bytes = b"1.0,2.0,3.0,4.0\n", **extra: Any) -> dict[str, Any]:
-        response: dict[str, Any] = self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body, **extra)
-        return response
-
-    def s3_event(self, key: str, body: bytes = b"1.0,2.0,3.0,4.0\n", **extra: Any) -> dict[str, Any]:
-        """Upload an object and return the event S3 would send for it (shape of events/s3-put.json)."""
-        from async_pipeline.s3_events import encode_key
-
-        from tests.conftest import load_event
-
-        put = self.put_object(key, body, **extra)
-        event = load_event("s3-put.json")
-        obj = event["Records"][0]["s3"]["object"]
-        obj.update(key=encode_key(key), size=len(body), eTag=put["ETag"].strip('"'), versionId=put["VersionId"])
-        return event
-
-    def job(self, inference_id: str) -> dict[str, Any] | None:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        item = self.dynamodb.get_item(TableName=self.table, Key={"inferenceId": {"S": inference_id}}).get("Item")
-        if item is None:
-            return None
-        deserializer = TypeDeserializer()
-        return {k: deserializer.deserialize(v) for k, v in item.items()}
-
-    def results(self) -> list[dict[str, Any]]:
-        """Every result event delivered to the results queue so far (EventBridge envelopes)."""
-        events: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.results_queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not batch:
-                return events
-            for message in batch:
-                events.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
+from tests import moto_world
+from tests.moto_world import World
 
 
 @pytest.fixture
@@ -135,54 +19,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
 
 
-def _reset_wiring() -> None:
-    for cached in (wiring.client, wiring.job_store, wiring.publisher, wiring.submitter):
-        cached.cache_clear()
-
-
 @pytest.fixture
-def world(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    resources = template["Resources"]
-    table_props = resources["JobsTable"]["Properties"]
-    rule_pattern = resources["ResultsRule"]["Properties"]["EventPattern"]
-    with mock_aws():
-        s3 = boto3.client("s3")
-        for bucket in (INPUT_BUCKET, OUTPUT_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=INPUT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="jobs",
-            KeySchema=table_props["KeySchema"],
-            AttributeDefinitions=table_props["AttributeDefinitions"],
-            BillingMode=table_props["BillingMode"],
-        )
-        events = boto3.client("events")
-        events.create_event_bus(Name="results")
-        sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="results")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="results", EventBusName="results", EventPattern=json.dumps(rule_pattern))
-        events.put_targets(Rule="results", EventBusName="results", Targets=[{"Id": "queue", "Arn": queue_arn}])
-
-        for name, value in {
-            "JOBS_TABLE_NAME": "jobs",
-            "EVENT_BUS_NAME": "results",
-            "ENDPOINT_NAME": ENDPOINT_NAME,
-            "DEFAULT_CONTENT_TYPE": "text/csv",
-            "DEFAULT_ACCEPT": "text/csv",
-            "REQUEST_TTL_SECONDS": "3600",
-            "INVOCATION_TIMEOUT_SECONDS": "900",
-            "JOB_RETENTION_DAYS": "30",
-            "SUCCESS_TOPIC_ARN": SUCCESS_TOPIC,
-            "ERROR_TOPIC_ARN": ERROR_TOPIC,
-        }.items():
-            monkeypatch.setenv(name, value)
-        _reset_wiring()
-        endpoint = FakeAsyncEndpoint()
-        # First in line, ahead of moto's own (canned, config-blind) InvokeEndpointAsync.
-        wiring.client("sagemaker-runtime").meta.events.register_first(
-            "before-send.sagemaker-runtime.InvokeEndpointAsync", endpoint
-        )
-        yield World(s3, dynamodb, sqs, "jobs", "results", queue_url, endpoint)
-        _reset_wiring()
+def world(template: dict[str, Any]) -> Iterator[World]:
+    with moto_world.world(template) as made:
+        yield made

@@ -24,7 +24,7 @@ from async_pipeline.notifications import STATUS_COMPLETED, STATUS_FAILED, Infere
 from async_pipeline.s3_events import parse_record
 
 from tests.conftest import FakeLambdaContext, load_event
-from tests.unit.conftest import ENDPOINT_NAME, World
+from tests.moto_world import ENDPOINT_NAME, World
 
 SERVICES = ("dynamodb", "s3", "sagemaker-runtime", "events")
 SUBMIT = ["dynamodb:PutItem", "s3:HeadObject", "sagemaker-runtime:InvokeEndpointAsync", "dynamodb:UpdateItem"]

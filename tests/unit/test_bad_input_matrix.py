@@ -21,7 +21,7 @@ from async_pipeline.s3_events import encode_key, parse_record
 from async_pipeline.topic_handler import NotificationFailed
 
 from tests.conftest import FakeLambdaContext, load_event
-from tests.unit.conftest import World
+from tests.moto_world import World
 
 # --------------------------------------------------------------------------------------------------- SNS messages
 

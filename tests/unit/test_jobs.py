@@ -8,7 +8,7 @@ import pytest
 from async_pipeline import wiring
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 
-from tests.unit.conftest import World
+from tests.moto_world import World
 
 
 @pytest.fixture

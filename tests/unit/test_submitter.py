@@ -12,7 +12,7 @@ from async_pipeline.inference_ids import identify
 from async_pipeline.s3_events import parse_record
 
 from tests.conftest import FakeLambdaContext, load_event
-from tests.unit.conftest import ENDPOINT_NAME, World
+from tests.moto_world import ENDPOINT_NAME, World
 
 AWKWARD_KEYS = [
     "incoming/daily report € + 50%.csv",

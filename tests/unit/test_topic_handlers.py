@@ -15,7 +15,7 @@ from async_pipeline.jobs import Job, JobStatus
 from async_pipeline.topic_handler import NotificationFailed
 
 from tests.conftest import FakeLambdaContext, load_event
-from tests.unit.conftest import ERROR_TOPIC, World
+from tests.moto_world import ERROR_TOPIC, World
 from tests.unit.test_result_events import validate
 
 
