@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,25 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
+_NOISE = (
+    (re.compile(r"s3://[^()]*?(?=\)| \(|: |$)"), "s3://..."),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
+    (re.compile(r"\b[0-9a-f]{16,64}\b"), "<id>"),
+    (re.compile(r"\d+\.\d+ seconds"), "N seconds"),
+    (re.compile(r"\[\d\d:\d\d:\d\d\]"), "[hh:mm:ss]"),
+    (re.compile(r"\b\d+ record\(s\)"), "N record(s)"),
+    (re.compile(r"record \d+"), "record N"),
+)
+
+
+def normalize_reason(text: str, limit: int = 240) -> str:
+    """A reason with its specifics (locations, ids, timings) replaced, so that like reasons group together."""
+    for pattern, replacement in _NOISE:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @dataclass
 class Summary:
     completed: int = 0
@@ -74,7 +94,8 @@ class Summary:
             self.completed += 1
         else:
             self.failed += 1
-            reason = str(item.event.detail.get("failureReason", "unknown"))
+            # Grouped: the same failure with other files' specifics (ids, times, the parser's detail) is one row.
+            reason = normalize_reason(str(item.event.detail.get("failureReason", "unknown")).split("\n", 1)[0])
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
         duration = item.event.detail.get("durationMs")
         if isinstance(duration, int):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -44,6 +43,7 @@ from async_pipeline.result_events import DETAIL_TYPES, SOURCE
 from asyncinfer import demo_inputs, job_records, target
 from asyncinfer.faults import CATALOGUE, FaultPlan, stack_parameters
 from asyncinfer.local.stack import FAULT_COUNTS_FILE, LocalConfig, RunningStack
+from asyncinfer.results import normalize_reason
 
 REPORT_FILE = "soak-report.json"
 UNWRITTEN_FAILURE = "The failure object could not be written"  # the emulator's words (sagemaker_runtime._fail)
@@ -137,25 +137,6 @@ def _sns_ids(event: Any) -> tuple[list[str], list[str]]:
         ids += more_ids
         uris += more_uris
     return ids, uris
-
-
-_NOISE = (
-    (re.compile(r"s3://[^()]*?(?=\)| \(|: |$)"), "s3://..."),
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
-    (re.compile(r"\b[0-9a-f]{16,64}\b"), "<id>"),
-    (re.compile(r"\d+\.\d+ seconds"), "N seconds"),
-    (re.compile(r"\[\d\d:\d\d:\d\d\]"), "[hh:mm:ss]"),
-    (re.compile(r"\b\d+ record\(s\)"), "N record(s)"),
-    (re.compile(r"record \d+"), "record N"),
-)
-
-
-def normalize_reason(text: str, limit: int = 240) -> str:
-    """A reason with its specifics (locations, ids, timings) replaced, so that like reasons group together."""
-    for pattern, replacement in _NOISE:
-        text = pattern.sub(replacement, text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_dead_letter(message_id: str, body_text: str) -> DeadLetter:

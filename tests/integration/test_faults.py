@@ -21,7 +21,7 @@ import boto3
 import pytest
 from async_pipeline.notifications import STATUS_FAILED, InferenceNotification
 
-from asyncinfer import faults, soak
+from asyncinfer import faults, results, soak
 from asyncinfer.faults import CATALOGUE, FaultInjector, FaultPlan, FaultSpecError
 from asyncinfer.local.chaos_proxy import ChaosProxy
 from asyncinfer.local.lambda_runtime import AsyncInvoker, InvocationResult
@@ -282,7 +282,7 @@ def test_dead_letters_name_their_inputs_and_reasons() -> None:
     assert entry.kind == "lambda" and entry.source == "stack-SubmitterFunction"
     assert entry.input_uris == ["s3://in/a bé.csv"]
     assert entry.inference_ids == [soak._identity("in", "a bé.csv", "v1")]
-    assert soak.normalize_reason(entry.reason) == (
+    assert results.normalize_reason(entry.reason) == (
         "RetriesExhausted: SubmissionFailed: N record(s) failed: record N (s3://...): InvokeEndpointAsync s3://...: "
         "ServiceUnavailable down"
     )

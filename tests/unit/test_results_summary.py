@@ -1,0 +1,41 @@
+"""The summary `asyncinfer demo` and `watch` print: failures grouped by reason, whatever the file's specifics."""
+
+from __future__ import annotations
+
+from async_pipeline import result_events
+from async_pipeline.jobs import Job, JobStatus
+
+from asyncinfer.results import Received, Summary, normalize_reason
+
+PARSER_415 = (
+    'ClientError: Received client error (415) from model with message "Loading csv data failed with Exception, '
+    'please ensure data is in csv format:\n {exc_type}\n {detail}". See https://us-east-1.console.aws.amazon.com/...'
+)
+
+
+def _failed(inference_id: str, reason: str) -> Received:
+    job = Job(
+        inference_id=inference_id,
+        status=JobStatus.FAILED,
+        input_location=f"s3://in/{inference_id}.csv",
+        failure_reason=reason,
+        failure_location=f"s3://out/failure/{inference_id}-error.out",
+    )
+    return Received(result_events.build(job), received_at=100.0)
+
+
+def test_one_failure_with_different_parser_details_is_one_row() -> None:
+    summary = Summary()
+    summary.add(_failed("a" * 64, PARSER_415.format(exc_type="ValueError", detail="could not convert 'x'")), 99.0)
+    summary.add(_failed("b" * 64, PARSER_415.format(exc_type="IndexError", detail="ragged row 3")), 99.0)
+    summary.add(_failed("c" * 64, "the input object is empty (0 bytes); the endpoint needs a payload"), 99.0)
+    assert summary.failed == 3
+    assert sorted(summary.reasons.values()) == [1, 2]
+    assert any("(415)" in reason and "please ensure data is in csv format:" in reason for reason in summary.reasons)
+
+
+def test_normalized_reasons_hide_locations_ids_and_times() -> None:
+    # Keys may hold spaces: a location runs to the next " (", ")" or ": ", as in the emulator's and handlers' reasons.
+    reason = "record 7 (s3://in/my file.csv): took 1.25 seconds [12:00:01], id 0123456789abcdef0123"
+    assert normalize_reason(reason) == "record N (s3://...): took N seconds [hh:mm:ss], id <id>"
+    assert len(normalize_reason("x" * 500, 50)) == 50
