@@ -8,13 +8,12 @@ HTTP layer: the same world as the unit tests (``tests/unit/conftest.py``), which
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from bench.common import ensure_paths, quiet
-from tests.moto_world import HANDLER_ENVIRONMENT, World, environment
+from tests.moto_world import HANDLER_ENVIRONMENT, CallCounter, World, environment
 
 TARGET_PER_FILE = 5
 SERVICES = ("dynamodb", "s3", "sagemaker-runtime", "events")
@@ -42,42 +41,6 @@ def moto_world() -> Iterator[World]:
         yield world
 
 
-class Counter:
-    def __init__(self) -> None:
-        self.made: list[str] = []
-
-    def __call__(self, model: Any, **_: Any) -> None:
-        self.made.append(f"{model.service_model.service_name}:{model.name}")
-
-    def take(self) -> list[str]:
-        taken, self.made = self.made, []
-        return taken
-
-
-def _notification(world: World, inference_id: str, *, succeeded: bool) -> dict[str, Any]:
-    from async_pipeline.notifications import STATUS_COMPLETED, STATUS_FAILED, InferenceNotification
-
-    from tests.conftest import load_event
-
-    job = world.job(inference_id)
-    assert job is not None, inference_id
-    notification = InferenceNotification(
-        inference_id=inference_id,
-        invocation_status=STATUS_COMPLETED if succeeded else STATUS_FAILED,
-        endpoint_name=ENVIRONMENT["ENDPOINT_NAME"],
-        input_location=job["inputLocation"],
-        output_location=job["outputLocation"] if succeeded else None,
-        failure_location=None if succeeded else job["failureLocation"],
-        failure_reason=None if succeeded else "ClientError: Received client error (415) from model.",
-        received_time="2026-11-24T12:00:00.455Z",
-        event_time="2026-11-24T12:00:01.608Z",
-        aws_region="us-east-1",
-    )
-    event = load_event("sns-success.json" if succeeded else "sns-error.json")
-    event["Records"][0]["Sns"]["Message"] = json.dumps(notification.to_message())
-    return event
-
-
 def run() -> dict[str, Any]:
     """Each scenario's calls, as ``service:Operation`` lists, plus the checks that make them meaningful."""
     with moto_world() as world, quiet():
@@ -90,7 +53,7 @@ def run() -> dict[str, Any]:
 
         from tests.conftest import FakeLambdaContext, load_event
 
-        counter = Counter()
+        counter = CallCounter()
         for service in SERVICES:
             wiring.client(service).meta.events.register("before-call", counter)
         scenarios: dict[str, list[str]] = {}
@@ -100,7 +63,7 @@ def run() -> dict[str, Any]:
             inference_id = identify(parse_record(s3_event["Records"][0])).inference_id
             submitter.lambda_handler(s3_event, FakeLambdaContext())
             scenarios[f"{label}: submitter"] = counter.take()
-            notification = _notification(world, inference_id, succeeded=succeeded)
+            notification = world.notification_event(inference_id, succeeded=succeeded)
             handler.lambda_handler(notification, FakeLambdaContext())
             scenarios[f"{label}: {handler.__name__}"] = counter.take()
             submitter.lambda_handler(copy.deepcopy(s3_event), FakeLambdaContext())

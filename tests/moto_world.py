@@ -116,6 +116,31 @@ class World:
         deserializer = TypeDeserializer()
         return {k: deserializer.deserialize(v) for k, v in item.items()}
 
+    def notification_event(self, inference_id: str, *, succeeded: bool) -> dict[str, Any]:
+        """The SNS event the endpoint's notification becomes, for a job the submitter left SUBMITTED (shape of
+        events/sns-success.json and sns-error.json)."""
+        from async_pipeline.notifications import STATUS_COMPLETED, STATUS_FAILED, InferenceNotification
+
+        from tests.conftest import load_event
+
+        job = self.job(inference_id)
+        assert job is not None, inference_id
+        notification = InferenceNotification(
+            inference_id=inference_id,
+            invocation_status=STATUS_COMPLETED if succeeded else STATUS_FAILED,
+            endpoint_name=ENDPOINT_NAME,
+            input_location=job["inputLocation"],
+            output_location=job["outputLocation"] if succeeded else None,
+            failure_location=None if succeeded else job["failureLocation"],
+            failure_reason=None if succeeded else "ClientError: Received client error (415) from model.",
+            received_time="2026-11-24T12:00:00.455Z",
+            event_time="2026-11-24T12:00:01.608Z",
+            aws_region="us-east-1",
+        )
+        event = load_event("sns-success.json" if succeeded else "sns-error.json")
+        event["Records"][0]["Sns"]["Message"] = json.dumps(notification.to_message())
+        return event
+
     def results(self) -> list[dict[str, Any]]:
         """Every result event delivered to the results queue so far (EventBridge envelopes)."""
         events: list[dict[str, Any]] = []
@@ -128,6 +153,21 @@ class World:
             for message in batch:
                 events.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@dataclass
+class CallCounter:
+    """A botocore ``before-call`` hook: every API call (not HTTP attempt: retries are the same call) as
+    ``service:Operation``."""
+
+    made: list[str] = field(default_factory=list)
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.made.append(f"{model.service_model.service_name}:{model.name}")
+
+    def take(self) -> list[str]:
+        taken, self.made = self.made, []
+        return taken
 
 
 HANDLER_ENVIRONMENT = {

@@ -62,7 +62,6 @@ import contextlib
 import json
 import logging
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -70,7 +69,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -86,6 +84,7 @@ from async_pipeline.notifications import (
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
 from asyncinfer.local.sagemaker_container import (
     ContainerCall,
     ContainerRefused,
@@ -216,49 +215,19 @@ class _Endpoint:
         return self.instances * self.settings.max_concurrent_invocations_per_instance
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True  # handler threads never keep the process alive
-    request_queue_size = 128  # many clients at once (the default of 5 resets connections)
-
+class _HTTPServer(LoopbackServer):
     def __init__(self, address: tuple[str, int], emulator: AsyncEndpointEmulator) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         self.emulator = emulator
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client hanging up, or stop() cutting a keep-alive connection, is routine.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            logger.debug("connection from %s ended", client_address)
-        else:
-            logger.exception("error while serving %s", client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: botocore pools connections; every answer has a Content-Length
+class _Handler(KeepAliveHandler):
     server_version = "asyncinfer-sagemaker-runtime"
     timeout = 60  # idle keep-alive connections give up
 
     @property
     def _server(self) -> _HTTPServer:
         return cast(_HTTPServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        with self._server.sockets_lock:
-            self._server.open_sockets.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self._server.sockets_lock:
-                self._server.open_sockets.discard(self.connection)
-
-    def log_message(self, format: str, *args: object) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
 
     def _header(self, name: str) -> str | None:
         # http.server decodes header bytes as latin-1; botocore sends non-ASCII values as UTF-8.
@@ -465,10 +434,7 @@ class AsyncEndpointEmulator:
             endpoints = list(self._endpoints.values())
         if httpd is not None:
             self._shutdown_server(httpd)
-            with httpd.sockets_lock:
-                for sock in list(httpd.open_sockets):
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
+            httpd.cut_connections()
             httpd.server_close()
         if self._serve_thread is not None:
             self._serve_thread.join(5)

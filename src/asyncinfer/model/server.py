@@ -22,24 +22,22 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import json
 import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Literal, Self, cast
 
+from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
 from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model
 from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke, resolve_default_accept
 
@@ -71,32 +69,13 @@ def max_content_length_from_env() -> int:
     return min(value, MAX_CONTENT_LENGTH_CAP)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    # Handler threads must not keep the process alive, and idle keep-alive connections are cut by stop().
-    daemon_threads = True
-    # The default backlog of 5 resets connections when the emulator opens many at once.
-    request_queue_size = 128
-
+class _HTTPServer(LoopbackServer):
     def __init__(self, address: tuple[str, int], app: ModelServer) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         self.app = app
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hangs up mid-response (or stop() cutting a connection) is routine, not a stack trace.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            logger.debug("connection from %s ended: %s", client_address, exc)
-        else:
-            logger.exception("error while serving %s", client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 so that clients can keep connections alive (every response has a length, so that is safe).
-    protocol_version = "HTTP/1.1"
+class _Handler(KeepAliveHandler):
     server_version = "asyncinfer-xgboost/1.7-1"
     # Idle keep-alive connections and stalled uploads give up after this many seconds.
     timeout = 120
@@ -104,21 +83,6 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def _server(self) -> _HTTPServer:
         return cast(_HTTPServer, self.server)
-
-    def setup(self) -> None:
-        super().setup()
-        with self._server.sockets_lock:
-            self._server.open_sockets.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self._server.sockets_lock:
-                self._server.open_sockets.discard(self.connection)
-
-    def log_message(self, format: str, *args: object) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
 
     def _send(self, status: int, body: bytes = b"", content_type: str | None = ERROR_CONTENT_TYPE) -> None:
         self.send_response(status)
@@ -365,10 +329,7 @@ class ModelServer:
             # Remember the port for `url` after the socket is gone.
             self._requested_port = int(httpd.server_address[1])
             httpd.shutdown()
-            with httpd.sockets_lock:
-                for sock in list(httpd.open_sockets):
-                    with contextlib.suppress(OSError):  # already closed by the peer
-                        sock.shutdown(socket.SHUT_RDWR)
+            httpd.cut_connections()
             httpd.server_close()
         for thread in (self._serve_thread, self._load_thread):
             if thread is not None and thread is not threading.current_thread():
