@@ -427,17 +427,20 @@ def _print_results(received: list[Received]) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be redriven; change nothing.")
-@click.option("--jobs/--no-jobs", "do_jobs", default=True, help="Re-submit FAILED jobs.")
+@click.option("--jobs", "do_jobs", is_flag=True, help="Also re-submit FAILED jobs (all of them, or those of --reason).")
 @click.option("--dead-letters/--no-dead-letters", "do_dead_letters", default=True, help="Replay the dead-letter queue.")
-@click.option("--reason", default=None, help="Only FAILED jobs whose failure reason contains this text.")
+@click.option("--reason", default=None, help="Re-submit the FAILED jobs whose failure reason contains this text.")
 @click.option("--limit", type=int, default=None, help="At most this many of each.")
 @click.pass_context
 def redrive(
     ctx: click.Context, dry_run: bool, do_jobs: bool, do_dead_letters: bool, reason: str | None, limit: int | None
 ) -> None:
-    """Re-submit FAILED jobs and replay dead-letter messages through the right function (idempotent)."""
+    """Replay dead-letter messages where they failed and, with --jobs or --reason, re-submit FAILED jobs
+    (idempotent)."""
     from asyncinfer import redrive as redriving
 
+    # FAILED jobs are results: re-submitting them is a choice (a file the model refuses fails again), never a default.
+    do_jobs = do_jobs or reason is not None
     with _errors():
         stack = _target(ctx)
         actions = []

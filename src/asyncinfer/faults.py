@@ -405,9 +405,11 @@ class EndpointFaults:
             raise ClientError(error, "PutObject")  # type: ignore[arg-type]
 
     def on_event(self, event: Any) -> None:
-        if event.kind != "accepted" or self._stopping.is_set():
+        if event.kind != "accepted":
             return
-        with self._lock:
+        with self._lock:  # stop() sets _stopping then joins under this lock: no episode may start after it
+            if self._stopping.is_set():
+                return
             busy = self._episode is not None and self._episode.is_alive()
             if busy or not self._faults.fire("ttl-expiry", counted=False):
                 return
@@ -431,8 +433,8 @@ class EndpointFaults:
                 emulator.set_instance_count(endpoint_name, instances)
 
     def stop(self) -> None:
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             episode = self._episode
         if episode is not None:
             episode.join(5)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -20,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from async_pipeline.jobs import Job, JobStatus
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.job_records import list_jobs
 from asyncinfer.target import Target
 
 STALE_CLAIM_SECONDS = 300  # a redrive claim older than this was abandoned (its run died) and may be taken again
+REDRIVE_OF = "redrive-of"  # metadata of a redriven copy: the inference id of the job it re-submits
+DRY_RUN_HIDE_SECONDS = 30  # a dry run hides what it has listed, then gives it back
 
 
 @dataclass(frozen=True)
@@ -86,14 +89,26 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
     source: dict[str, str] = {"Bucket": bucket, "Key": key}
     if job.version_source == "versionId" and job.object_version:
         source["VersionId"] = job.object_version
+    if "redriveClaimedAt" in job.extra:
+        # An earlier run claimed this job and died: its copy may exist without redrivenTo recorded.
+        earlier = _earlier_redrive(s3, bucket, key, job.inference_id)
+        if earlier is not None:
+            _record_redrive(dynamodb, table, job.inference_id, token, earlier)
+            return Action("job", job.inference_id, f"recorded an earlier redrive (version {earlier})")
     try:
         head = s3.head_object(**source)
+        current = s3.head_object(Bucket=bucket, Key=key).get("VersionId") if "VersionId" in source else None
     except ClientError as exc:
+        _release(dynamodb, table, job.inference_id, token)
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchKey", "NoSuchVersion"):
+            return Action("job", job.inference_id, "skipped: the input object version is gone", code)
+        return Action("job", job.inference_id, "failed: cannot read the input object", f"{code}: {exc}")
+    if current is not None and current != source["VersionId"]:
+        # Copying the old version on top would make it current again: the user's newer upload would be shadowed.
+        _release(dynamodb, table, job.inference_id, token)
         return Action(
-            "job",
-            job.inference_id,
-            "skipped: the input object version is gone",
-            str(exc.response.get("Error", {}).get("Code")),
+            "job", job.inference_id, "skipped: a newer version of the key exists", f"current version {current}"
         )
     # Copying an object onto itself needs a changed attribute: the metadata names the job it redrives.
     copied = s3.copy_object(
@@ -101,20 +116,54 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
         Key=key,
         CopySource=source,
         MetadataDirective="REPLACE",
-        Metadata={**head.get("Metadata", {}), "redrive-of": job.inference_id},
+        Metadata={**head.get("Metadata", {}), REDRIVE_OF: job.inference_id},
         ContentType=head.get("ContentType", "binary/octet-stream"),
     )
     new_version = copied.get("VersionId") or "unversioned"
-    dynamodb.update_item(
-        TableName=table,
-        Key={"inferenceId": {"S": job.inference_id}},
-        UpdateExpression="SET redrivenTo = :version REMOVE redriveClaim",
-        ConditionExpression="redriveClaim = :token",
-        ExpressionAttributeValues={":version": {"S": new_version}, ":token": {"S": token}},
-    )
+    try:
+        _record_redrive(dynamodb, table, job.inference_id, token, new_version)
+    except ClientError as exc:
+        # The copy is made (the file is re-submitted); only the bookkeeping failed: a later run finds the copy.
+        return Action(
+            "job", job.inference_id, f"re-submitted (version {new_version}); not recorded on the job", str(exc)
+        )
     return Action(
         "job", job.inference_id, f"re-submitted s3://{bucket}/{key} (version {new_version})", job.failure_reason or ""
     )
+
+
+def _record_redrive(dynamodb: Any, table: str, inference_id: str, token: str, version: str) -> None:
+    dynamodb.update_item(
+        TableName=table,
+        Key={"inferenceId": {"S": inference_id}},
+        UpdateExpression="SET redrivenTo = :version REMOVE redriveClaim",
+        ConditionExpression="redriveClaim = :token",
+        ExpressionAttributeValues={":version": {"S": version}, ":token": {"S": token}},
+    )
+
+
+def _release(dynamodb: Any, table: str, inference_id: str, token: str) -> None:
+    """Give a claim back (nothing was copied), so that a later run may try again."""
+    with contextlib.suppress(ClientError):
+        dynamodb.update_item(
+            TableName=table,
+            Key={"inferenceId": {"S": inference_id}},
+            UpdateExpression="REMOVE redriveClaim, redriveClaimedAt",
+            ConditionExpression="redriveClaim = :token",
+            ExpressionAttributeValues={":token": {"S": token}},
+        )
+
+
+def _earlier_redrive(s3: Any, bucket: str, key: str, inference_id: str) -> str | None:
+    """The version of ``key`` a previous redrive of ``inference_id`` made, if any (its metadata names the job)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for version in page.get("Versions", []):
+            if version["Key"] != key:
+                continue
+            head = s3.head_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+            if head.get("Metadata", {}).get(REDRIVE_OF) == inference_id:
+                return str(version["VersionId"])
+    return None
 
 
 def _messages(target: Target, visibility: int) -> Iterator[dict[str, Any]]:
@@ -174,27 +223,43 @@ def replay(target: Target, body: dict[str, Any], dry_run: bool) -> Action:
 
 def replay_dead_letters(target: Target, dry_run: bool, limit: int | None = None) -> list[Action]:
     """Replay the messages that are in the queue now; what arrives meanwhile (a replay that failed again) waits
-    for the next run, so a message that keeps failing cannot make a run go round forever."""
+    for the next run, so a message that keeps failing cannot make a run go round forever. A replay that fails
+    leaves its message in the queue, with the error, and the run goes on."""
     sqs = target.client("sqs")
     url = target.outputs["DeadLetterQueueUrl"]
-    present = int(
-        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
-            "ApproximateNumberOfMessages"
-        ]
+    counts = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    present = sum(
+        int(counts.get(name, 0)) for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
     )
     limit = present if limit is None else min(limit, present)
     actions: list[Action] = []
-    # A dry run hides each message only briefly, so that it is back for the real run.
-    for message in _messages(target, visibility=2 if dry_run else 60):
-        if limit is not None and len(actions) >= limit:
-            break
-        try:
-            body = json.loads(message["Body"])
-        except ValueError:
-            actions.append(Action("unknown", message["MessageId"], "left in the queue: not JSON"))
-            continue
-        action = replay(target, body, dry_run)
-        actions.append(action)
-        if not dry_run and action.source != "unknown":
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    listed: list[str] = []  # receipt handles a dry run gives back
+    try:
+        for message in _messages(target, visibility=DRY_RUN_HIDE_SECONDS if dry_run else 60):
+            listed.append(message["ReceiptHandle"])
+            if len(actions) >= limit:
+                break
+            try:
+                body = json.loads(message["Body"])
+            except ValueError:
+                actions.append(Action("unknown", message["MessageId"], "left in the queue: not JSON"))
+                continue
+            if not isinstance(body, dict):
+                actions.append(Action("unknown", message["MessageId"], "left in the queue: not a JSON object"))
+                continue
+            try:
+                action = replay(target, body, dry_run)
+            except (ClientError, BotoCoreError, KeyError, TypeError) as exc:
+                actions.append(Action(classify(body), message["MessageId"], "failed: left in the queue", str(exc)))
+                continue
+            actions.append(action)
+            if not dry_run and action.source != "unknown":
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        if dry_run:
+            for handle in listed:
+                with contextlib.suppress(ClientError, BotoCoreError):
+                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return actions

@@ -24,6 +24,7 @@ names none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from async_pipeline import inference_ids, notifications, s3_events, sns_events
-from async_pipeline.jobs import TERMINAL
+from async_pipeline.jobs import TERMINAL, Job
 from async_pipeline.result_events import DETAIL_TYPES, SOURCE
 
 from asyncinfer import demo_inputs, job_records, target
@@ -205,8 +206,9 @@ class EventCollector:
             time.sleep(0.5)
             return 0
         for message in messages:
-            self._take(message["Body"])
-            self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+            self._take(message["Body"])  # kept by EventBridge id: a redelivery after a failed delete counts once
+            with contextlib.suppress(Exception):
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 
     def _take(self, body_text: str) -> None:
@@ -273,14 +275,13 @@ class DeadLetterReader:
             ).get("Messages", [])
             if not messages:
                 return
-            fresh = 0
+            # Until the queue answers empty: a message seen before comes back when its hiding ran out (a run
+            # longer than DLQ_HIDE_SECONDS) and is hidden again, so stopping at a batch of known ones would skip
+            # newer letters behind it.
             for message in messages:
                 self._handles[message["MessageId"]] = message["ReceiptHandle"]
                 if message["MessageId"] not in self.entries:
-                    fresh += 1
                     self.entries[message["MessageId"]] = parse_dead_letter(message["MessageId"], message["Body"])
-            if not fresh:
-                return
 
     def inference_ids(self) -> set[str]:
         return {i for entry in self.entries.values() for i in entry.inference_ids}
@@ -314,6 +315,8 @@ class Audit:
     lost: int = 0
     contradictions: int = 0
     dangling: int = 0  # inputs
+    incomplete: int = 0  # inputs whose terminal job or event lacks its location (COMPLETED) or reason (FAILED)
+    strays: int = 0  # jobs or events for this run's files under an id that is no input version's
     # FAILED jobs/events naming a failure object the endpoint could not write, as their reason says: the location
     # comes from the InvokeEndpointAsync answer (the notification had none). Reported, not a violation.
     dangling_explained: int = 0
@@ -387,6 +390,27 @@ def _identity(bucket: str, key: str, version_id: str | None) -> str:
         event_time=None,
     )
     return inference_ids.identify(obj).inference_id
+
+
+def _replay_can_finish(job: Job | None, letters: list[DeadLetter]) -> bool:
+    """Whether a dead letter accounts for an input: replaying it (``asyncinfer redrive``) can still bring the
+    input to its terminal state and its one event. A job that is open or missing is finished by a replay; a
+    terminal job that still owes its event publishes it on any replayed delivery; a terminal job whose event was
+    published is accounted for only by that event itself in the dead-letter queue (EventBridge could not deliver)."""
+    if job is None or job.status not in TERMINAL:
+        return True
+    if job.event_pending:
+        return True
+    return any(letter.kind == "events" for letter in letters)
+
+
+def _missing_fields(status: str, record: Job | Event) -> list[str]:
+    if status == "COMPLETED":
+        location = record.output_location if isinstance(record, Job) else record.location
+        return [] if location else ["without its output location"]
+    if status == "FAILED":
+        return [] if (record.failure_reason or "").strip() else ["without a failure reason"]
+    return []
 
 
 def audit(
@@ -473,13 +497,19 @@ def audit(
                 if job.status != upload.expected:
                     why = job.failure_reason if job.status == "FAILED" else "completed"
                     unexpected[f"{upload.expected} → {job.status}: {normalize_reason(why or '?', 120)}"] += 1
-        elif iid in dlq_by_input:
+        elif iid in dlq_by_input and _replay_can_finish(job, dlq_by_input[iid]):
             result.accounted += 1
             result.dead_lettered_inputs += 1
         else:
             result.lost += 1
             state = f"job {job.status}{' (event owed)' if job.event_pending else ''}" if job else "no job"
-            problem("lost", f"{uri}: {state}, {len(received)} event(s), no dead-letter entry")
+            letters = "a dead letter that cannot finish it" if iid in dlq_by_input else "no dead-letter entry"
+            problem("lost", f"{uri}: {state}, {len(received)} event(s), {letters}")
+        incomplete = [f"job {job.status} {gap}" for gap in _missing_fields(job.status, job)] if terminal and job else []
+        incomplete += [f"event {e.status} {gap}" for e in received for gap in _missing_fields(e.status, e)]
+        if incomplete:
+            result.incomplete += 1
+            problem("incomplete", f"{uri}: {', '.join(incomplete)}")
 
     referenced: set[str] = set()
     for job in jobs.values():
@@ -501,6 +531,20 @@ def audit(
         else:
             result.orphan_outputs += 1
     result.stray_events = sum(len(v) for k, v in events.items() if k not in inputs)
+    # A job or event for one of this run's files under an id that is no input's: a file processed twice under
+    # two ids (a key decoded two ways, a version mixed up) would otherwise pass as one input with one event.
+    run_uri = f"s3://{in_bucket}/{prefix}"
+    strays = {j.inference_id for j in jobs.values() if (j.input_location or "").startswith(run_uri)} - inputs.keys()
+    strays |= {
+        e.inference_id
+        for event_list in events.values()
+        for e in event_list
+        if (e.input_location or "").startswith(run_uri) and e.inference_id not in inputs
+    }
+    result.strays = len(strays)
+    for stray in sorted(strays)[:10]:
+        job = jobs.get(stray)
+        problem("strays", f"{stray}: {job.input_location if job else 'event only'}, not an input version's id")
     result.failure_reasons = dict(failure_reasons.most_common())
     result.unexpected_outcomes = dict(unexpected.most_common())
     result.latency_p50_seconds = _percentile(latencies, 0.50)
@@ -511,6 +555,8 @@ def audit(
         ("duplicates", result.duplicates),
         ("contradictions", result.contradictions),
         ("dangling", result.dangling),
+        ("incomplete", result.incomplete),
+        ("strays", result.strays),
     ):
         if count:
             result.violations.append(f"{count} {kind}: " + "; ".join(examples.get(kind, [])[:3]))
@@ -647,12 +693,18 @@ def _drive(
                 next_dlq_poll = time.time() + 2.0
             time.sleep(0.2)
         progress("settling", len(accounted), len(files))
-        _settle(own, settings)
+        quiet = _settle(own, settings)
         dead_letters.poll()
     finally:
-        collector.stop()
-        dead_letters.give_back()
+        try:
+            collector.stop()
+        finally:
+            dead_letters.give_back()
     result = audit(stack, uploads, prefix, collector.by_inference(), dead_letters.entries, since)
+    if not quiet:
+        result.violations.append(
+            "the stack was still busy when the settling time ran out: a late delivery could have been missed"
+        )
     result.redelivered_events = collector.redelivered
     result.upload_seconds = (upload_done or time.time()) - (first_upload or since)
     result.processing_seconds = finished_at - (first_upload or since)
@@ -667,12 +719,13 @@ def _drive(
     return result
 
 
-def _settle(own: RunningStack | None, settings: SoakSettings) -> None:
+def _settle(own: RunningStack | None, settings: SoakSettings) -> bool:
     """Wait until nothing has moved for ``settle_seconds`` (own stack), so that a late duplicate would be seen; on a
-    stack run elsewhere, wait past a crashed invocation's retry (function Timeout + 3 s) instead."""
+    stack run elsewhere, wait past a crashed invocation's retry (function Timeout + 3 s) instead. False if the own
+    stack never went quiet."""
     if own is None:
         time.sleep(max(settings.settle_seconds, 2.0 * ((settings.function_timeout or 30) + 3)))
-        return
+        return True
     functions = own.stack.functions.values() if own.stack is not None else []
     timeout = max((f.timeout for f in functions), default=30)
     deadline = time.time() + 4 * (timeout + 3) + 30
@@ -681,8 +734,9 @@ def _settle(own: RunningStack | None, settings: SoakSettings) -> None:
         if own.busy():
             quiet_since = time.time()
         elif time.time() - quiet_since >= settings.settle_seconds:
-            return
+            return True
         time.sleep(0.2)
+    return False
 
 
 def fault_rows(counts: dict[str, int]) -> list[tuple[str, str]]:

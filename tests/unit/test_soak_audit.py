@@ -44,18 +44,20 @@ def _output(world: World, upload: soak.Input) -> str:
     return f"s3://{OUTPUT_BUCKET}/{key}"
 
 
-def _event(upload: soak.Input, status: str, location: str | None, event_id: str) -> soak.Event:
-    return soak.Event(event_id, upload.inference_id, status, upload.uri, location, None, time.time())
+def _event(
+    upload: soak.Input, status: str, location: str | None, event_id: str, reason: str | None = None
+) -> soak.Event:
+    return soak.Event(event_id, upload.inference_id, status, upload.uri, location, reason, time.time())
 
 
-def _dead_letter(upload: soak.Input) -> soak.DeadLetter:
+def _dead_letter(upload: soak.Input, message_id: str = "m-1") -> soak.DeadLetter:
     """Lambda's on-failure record for the submitter, carrying the S3 event of ``upload``."""
     from async_pipeline.s3_events import encode_key
 
     record = load_event("lambda-on-failure-record.json")
     obj = record["requestPayload"]["Records"][0]["s3"]["object"]
     obj.update(key=encode_key(upload.key), versionId=upload.version_id)
-    return soak.parse_dead_letter("m-1", json.dumps(record))
+    return soak.parse_dead_letter(message_id, json.dumps(record))
 
 
 def test_each_kind_of_broken_promise_is_a_violation(world: World) -> None:
@@ -65,16 +67,19 @@ def test_each_kind_of_broken_promise_is_a_violation(world: World) -> None:
         _upload(world, name) for name in ("fine.csv", "twice.csv", "lost.csv", "contra.csv", "dangle.csv", "dlq.csv")
     )
     uploads = [fine, twice, lost, contradicted, dangling, dead]
-    for upload in (fine, twice):
-        _job(world, upload, JobStatus.COMPLETED, _output(world, upload))
-    _job(world, lost, JobStatus.COMPLETED, _output(world, lost))  # terminal, but its event never came
+    outputs = {upload.key: _output(world, upload) for upload in (fine, twice, lost)}
+    for upload in (fine, twice, lost):  # lost.csv: terminal, but its event never came
+        _job(world, upload, JobStatus.COMPLETED, outputs[upload.key])
     _job(world, contradicted, JobStatus.FAILED, failure_reason="ClientError: 415")
     _job(world, dangling, JobStatus.COMPLETED, f"s3://{OUTPUT_BUCKET}/output/missing.out")
     _job(world, dead, JobStatus.SUBMITTING)
     events = {
-        fine.inference_id: [_event(fine, "COMPLETED", None, "e1")],
-        twice.inference_id: [_event(twice, "COMPLETED", None, "e2"), _event(twice, "COMPLETED", None, "e3")],
-        contradicted.inference_id: [_event(contradicted, "COMPLETED", None, "e4")],
+        fine.inference_id: [_event(fine, "COMPLETED", outputs[fine.key], "e1")],
+        twice.inference_id: [
+            _event(twice, "COMPLETED", outputs[twice.key], "e2"),
+            _event(twice, "COMPLETED", outputs[twice.key], "e3"),
+        ],
+        contradicted.inference_id: [_event(contradicted, "COMPLETED", _output(world, contradicted), "e4")],
         dangling.inference_id: [_event(dangling, "COMPLETED", f"s3://{OUTPUT_BUCKET}/output/missing.out", "e5")],
     }
     letter = _dead_letter(dead)
@@ -101,12 +106,15 @@ def test_a_kept_promise_has_no_violation(world: World) -> None:
     stack = _stack()
     since = time.time()
     done, failed, dead = (_upload(world, name, "COMPLETED") for name in ("a.csv", "b.csv", "c.csv"))
-    _job(world, done, JobStatus.COMPLETED, _output(world, done))
+    output = _output(world, done)
+    _job(world, done, JobStatus.COMPLETED, output)
     _job(world, failed, JobStatus.FAILED, failure_reason="ClientError: Received client error (415) from model.")
     world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="orphan/x.out", Body=b"1")  # no job points to it
     events = {
-        done.inference_id: [_event(done, "COMPLETED", None, "e1")],
-        failed.inference_id: [_event(failed, "FAILED", None, "e2")],
+        done.inference_id: [_event(done, "COMPLETED", output, "e1")],
+        failed.inference_id: [
+            _event(failed, "FAILED", None, "e2", "ClientError: Received client error (415) from model.")
+        ],
     }
     letter = soak.DeadLetter("m", "lambda", "SubmitterFunction", "RetriesExhausted: x", [dead.inference_id], [dead.uri])
 
@@ -117,3 +125,46 @@ def test_a_kept_promise_has_no_violation(world: World) -> None:
     assert (result.completed, result.failed, result.dead_lettered_inputs) == (1, 1, 1)
     assert result.unexpected_outcomes == {"COMPLETED → FAILED: ClientError: Received client error (415) from model.": 1}
     assert result.orphan_outputs == 1
+
+
+def test_a_dead_letter_accounts_only_for_what_its_replay_can_finish(world: World) -> None:
+    """A submitter dead letter (say, one of two duplicate deliveries during an outage) does not excuse a finished
+    job whose event never arrived: replaying it stops at the claim. It does excuse an open job, or one that still
+    owes its event (any replayed delivery publishes it)."""
+    stack = _stack()
+    since = time.time()
+    published, owed, open_job = (_upload(world, name) for name in ("published.csv", "owed.csv", "open.csv"))
+    _job(world, published, JobStatus.COMPLETED, _output(world, published))
+    _job(world, owed, JobStatus.COMPLETED, _output(world, owed), event_pending=True)
+    _job(world, open_job, JobStatus.SUBMITTING)
+    letters = {f"m-{u.key}": _dead_letter(u, f"m-{u.key}") for u in (published, owed, open_job)}
+
+    result = soak.audit(stack, [published, owed, open_job], PREFIX, {}, letters, since)
+
+    assert (result.lost, result.dead_lettered_inputs) == (1, 2)
+    assert published.uri in result.examples["lost"][0] and "cannot finish it" in result.examples["lost"][0]
+
+
+def test_incomplete_records_and_a_file_handled_under_a_second_id_are_violations(world: World) -> None:
+    stack = _stack()
+    since = time.time()
+    bare, unexplained, twice = (_upload(world, name) for name in ("bare.csv", "unexplained.csv", "twice.csv"))
+    _job(world, bare, JobStatus.COMPLETED)  # COMPLETED without its output location
+    _job(world, unexplained, JobStatus.FAILED)  # FAILED without a reason
+    output = _output(world, twice)
+    _job(world, twice, JobStatus.COMPLETED, output)
+    # The same file once more under another id (as a key decoded two ways would give): job and event.
+    stray = soak.Input(twice.key, twice.uri, twice.version_id, "f" * 64, "COMPLETED", time.time())
+    _job(world, stray, JobStatus.COMPLETED, output)
+    events = {
+        bare.inference_id: [_event(bare, "COMPLETED", None, "e1")],
+        unexplained.inference_id: [_event(unexplained, "FAILED", None, "e2")],
+        twice.inference_id: [_event(twice, "COMPLETED", output, "e3")],
+        stray.inference_id: [_event(stray, "COMPLETED", output, "e4")],
+    }
+
+    result = soak.audit(stack, [bare, unexplained, twice], PREFIX, events, {}, since)
+
+    assert (result.incomplete, result.strays, result.lost, result.duplicates) == (2, 1, 0, 0)
+    kinds = sorted(violation.split(":")[0] for violation in result.violations)
+    assert kinds == ["1 strays", "2 incomplete"]

@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = conn.getresponse()
             data = response.read()
             self._answer(response.status, data, response.getheaders())
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, reset, or a malformed/truncated answer
             self.close_connection = True
             self._answer(502, b"chaos proxy: the model container did not answer", [("Content-Type", "text/plain")])
         finally:
@@ -169,6 +169,9 @@ class ChaosProxy:
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="chaos-proxy", daemon=True
         )
         with self._lock:
+            if self._stopped:  # stop() ran while this listener was being made (a restart racing it)
+                server.server_close()
+                return
             self._server, self._thread = server, thread
         thread.start()
 
@@ -189,6 +192,8 @@ class ChaosProxy:
             server.server_close()
         if thread is not None:
             thread.join(5)
+        with self._lock:  # and those accepted while the listener was shutting down
+            connections += [sock for sock in self._open if sock not in connections]
         for sock in connections:  # the process is gone: so are its connections
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
