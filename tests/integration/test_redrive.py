@@ -62,10 +62,8 @@ def test_failed_job_is_resubmitted_once_even_when_redriven_concurrently(
 ) -> None:
     _, tgt, results = running
     key = "redrive/bad rows.csv"
-    tgt.client("s3").put_object(Bucket=tgt.outputs["InputBucketName"], Key=key, Body=b"a,b,c,d,e,f\n")
-    [first] = results.wait_for([key], 60)[key]
-    assert first.detail["status"] == "FAILED"
-    [job] = [j for j in redrive.redrivable_jobs(tgt) if j.inference_id == first.detail["inferenceId"]]
+    job, _ = _failed(tgt, results, key)
+    [first] = results.events_for(key)
 
     dry = redrive.redrive_job(tgt, job, dry_run=True)
     assert dry.outcome.startswith("would copy")
