@@ -95,30 +95,37 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
         if earlier is not None:
             _record_redrive(dynamodb, table, job.inference_id, token, earlier)
             return Action("job", job.inference_id, f"recorded an earlier redrive (version {earlier})")
-    try:
-        head = s3.head_object(**source)
-        current = s3.head_object(Bucket=bucket, Key=key).get("VersionId") if "VersionId" in source else None
-    except ClientError as exc:
+    head = _head(s3, "the input object version", source)
+    if isinstance(head, Unreadable):
         _release(dynamodb, table, job.inference_id, token)
-        code = str(exc.response.get("Error", {}).get("Code"))
-        if code in ("404", "NoSuchKey", "NoSuchVersion"):
-            return Action("job", job.inference_id, "skipped: the input object version is gone", code)
-        return Action("job", job.inference_id, "failed: cannot read the input object", f"{code}: {exc}")
-    if current is not None and current != source["VersionId"]:
+        return Action("job", job.inference_id, head.outcome, head.reason)
+    current = _head(s3, "the key's current object", {"Bucket": bucket, "Key": key})
+    if isinstance(current, Unreadable):
+        _release(dynamodb, table, job.inference_id, token)
+        return Action("job", job.inference_id, current.outcome, current.reason)
+    if "VersionId" in source and current.get("VersionId") != source["VersionId"]:
         # Copying the old version on top would make it current again: the user's newer upload would be shadowed.
         _release(dynamodb, table, job.inference_id, token)
         return Action(
-            "job", job.inference_id, "skipped: a newer version of the key exists", f"current version {current}"
+            "job",
+            job.inference_id,
+            "skipped: a newer version of the key exists",
+            f"current version {current.get('VersionId')}",
         )
     # Copying an object onto itself needs a changed attribute: the metadata names the job it redrives.
-    copied = s3.copy_object(
-        Bucket=bucket,
-        Key=key,
-        CopySource=source,
-        MetadataDirective="REPLACE",
-        Metadata={**head.get("Metadata", {}), REDRIVE_OF: job.inference_id},
-        ContentType=head.get("ContentType", "binary/octet-stream"),
-    )
+    try:
+        copied = s3.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource=source,
+            MetadataDirective="REPLACE",
+            Metadata={**head.get("Metadata", {}), REDRIVE_OF: job.inference_id},
+            ContentType=head.get("ContentType", "binary/octet-stream"),
+        )
+    except ClientError as exc:
+        # Refused (permissions, KMS): nothing was copied, so the claim is given back for a later run.
+        _release(dynamodb, table, job.inference_id, token)
+        return Action("job", job.inference_id, "failed: the copy was refused", str(exc))
     new_version = copied.get("VersionId") or "unversioned"
     try:
         _record_redrive(dynamodb, table, job.inference_id, token, new_version)
@@ -130,6 +137,22 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
     return Action(
         "job", job.inference_id, f"re-submitted s3://{bucket}/{key} (version {new_version})", job.failure_reason or ""
     )
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    outcome: str
+    reason: str
+
+
+def _head(s3: Any, what: str, request: dict[str, str]) -> dict[str, Any] | Unreadable:
+    try:
+        return dict(s3.head_object(**request))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchKey", "NoSuchVersion"):  # a key deleted since has a delete marker on top
+            return Unreadable(f"skipped: {what} is gone", code)
+        return Unreadable(f"failed: cannot read {what}", f"{code}: {exc}")
 
 
 def _record_redrive(dynamodb: Any, table: str, inference_id: str, token: str, version: str) -> None:
