@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -16,27 +15,31 @@ from async_pipeline import result_events
 from async_pipeline.result_events import ResultEvent
 
 from asyncinfer import target
+from asyncinfer.local.ports import free_ports
 from asyncinfer.local.stack import LocalConfig, RunningStack
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_port_block() -> int:
+    """PORT such that PORT..PORT+3 are free: what ``asyncinfer local up --port PORT`` listens on."""
+    return free_ports(4, consecutive=True)[0]
 
 
 @contextmanager
 def local_stack(state_dir: Path, **overrides: Any) -> Iterator[RunningStack]:
+    aws_port, sagemaker_port, model_port, lambda_port = free_ports(4)
     config = LocalConfig(
         root=ROOT,
         state_dir=state_dir,
-        aws_port=free_port(),
-        sagemaker_port=free_port(),
-        model_port=free_port(),
-        lambda_port=free_port(),
+        aws_port=aws_port,
+        sagemaker_port=sagemaker_port,
+        model_port=model_port,
+        lambda_port=lambda_port,
         **overrides,
     )
     running = RunningStack(config)

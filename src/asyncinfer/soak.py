@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -43,6 +42,7 @@ from async_pipeline.result_events import DETAIL_TYPES, SOURCE
 
 from asyncinfer import demo_inputs, job_records, target
 from asyncinfer.faults import CATALOGUE, FaultPlan, stack_parameters
+from asyncinfer.local.ports import free_ports
 from asyncinfer.local.stack import FAULT_COUNTS_FILE, LocalConfig, RunningStack
 from asyncinfer.results import normalize_reason
 
@@ -563,15 +563,8 @@ def audit(
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def own_stack_config(root: Path, state_dir: Path, settings: SoakSettings, base_port: int | None) -> LocalConfig:
-    ports = [_free_port() for _ in range(4)] if base_port is None else [base_port + i for i in range(4)]
+    ports = free_ports(4) if base_port is None else [base_port + i for i in range(4)]
     return LocalConfig(
         root=root,
         state_dir=state_dir,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from asyncinfer.model import demo
-from tests.support import free_port
+from tests.support import free_port, free_port_block
 
 ASYNCINFER = [sys.executable, "-m", "asyncinfer.cli"]
 
@@ -71,7 +71,7 @@ def test_port_in_use_is_one_line(env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def detached(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    port = free_port()
+    port = free_port_block()
     started = run("local", "up", "--detach", "--port", str(port), env=env)
     assert started.returncode == 0, started.stderr + started.stdout
     try:

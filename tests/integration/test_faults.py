@@ -26,7 +26,7 @@ from asyncinfer.faults import CATALOGUE, FaultInjector, FaultPlan, FaultSpecErro
 from asyncinfer.local.chaos_proxy import ChaosProxy
 from asyncinfer.local.lambda_runtime import AsyncInvoker, InvocationResult
 from asyncinfer.local.provision import FunctionSpec
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, free_port_block
 
 ASYNCINFER = [sys.executable, "-m", "asyncinfer.cli"]
 
@@ -329,7 +329,7 @@ def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path) -> No
         )
 
     started = run(
-        "local", "up", "--detach", "--port", str(free_port()), "--faults", FOCUSED, "--fault-seed",
+        "local", "up", "--detach", "--port", str(free_port_block()), "--faults", FOCUSED, "--fault-seed",
         str(FOCUSED_SEED), "--function-timeout", "5",
     )  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
