@@ -37,35 +37,19 @@ class Arrivals:
     """Drains the results queue in the background and notes when each input key's event arrived."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
-        self._sqs = sqs
-        self._url = queue_url
+        from asyncinfer.results import QueueDrain
+
         self.times: dict[str, list[float]] = {}
         self.statuses: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-results", daemon=True)
-        self._thread.start()
+        self._drain = QueueDrain(sqs, queue_url, self._take, "bench-results")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            except Exception:  # the stack is stopping
-                time.sleep(0.2)
-                continue
-            now = time.time()
-            found = messages.get("Messages", [])
-            for message in found:
-                detail = json.loads(message["Body"])["detail"]
-                key = str(detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
-                with self._lock:
-                    self.times.setdefault(key, []).append(now)
-                    self.statuses[key] = str(detail.get("status"))
-            if found:
-                self._sqs.delete_message_batch(
-                    QueueUrl=self._url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(found)],
-                )
+    def _take(self, body: str, received_at: float) -> None:
+        detail = json.loads(body)["detail"]
+        key = str(detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+        with self._lock:
+            self.times.setdefault(key, []).append(received_at)
+            self.statuses[key] = str(detail.get("status"))
 
     def count(self, keys: list[str]) -> int:
         with self._lock:
@@ -80,8 +64,7 @@ class Arrivals:
         return False
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._drain.stop()
 
 
 def _post(url: str) -> Callable[[bytes], float]:

@@ -17,6 +17,7 @@ from async_pipeline.result_events import ResultEvent
 from asyncinfer import target
 from asyncinfer.local.ports import free_ports
 from asyncinfer.local.stack import LocalConfig, RunningStack
+from asyncinfer.results import QueueDrain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,30 +55,16 @@ class ResultCollector:
     """Drains the results queue in the background and files every event under its input key."""
 
     def __init__(self, stack: target.Target) -> None:
-        self._sqs = stack.client("sqs")
-        self._url = stack.outputs["ResultsQueueUrl"]
         self._events: dict[str, list[ResultEvent]] = defaultdict(list)
         self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="result-collector", daemon=True)
-        self._thread.start()
+        self._drain = QueueDrain(stack.client("sqs"), stack.outputs["ResultsQueueUrl"], self._take, "result-collector")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-                    "Messages", []
-                )
-            except Exception:
-                time.sleep(0.5)
-                continue
-            for message in messages:
-                event = result_events.from_envelope(json.loads(message["Body"]))
-                key = str(event.detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
-                with self._lock:
-                    self._events[key].append(event)
-                    self._lock.notify_all()
-                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+    def _take(self, body: str, received_at: float) -> None:
+        event = result_events.from_envelope(json.loads(body))
+        key = str(event.detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+        with self._lock:
+            self._events[key].append(event)
+            self._lock.notify_all()
 
     def wait_for(self, keys: list[str], timeout: float) -> dict[str, list[ResultEvent]]:
         """Events of each key, once every key has at least one (or the timeout passed)."""
@@ -95,5 +82,4 @@ class ResultCollector:
             return [event for events in self._events.values() for event in events]
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._drain.stop()

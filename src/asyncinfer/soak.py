@@ -24,7 +24,6 @@ names none.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -44,7 +43,7 @@ from asyncinfer import demo_inputs, job_records, target
 from asyncinfer.faults import CATALOGUE, FaultPlan, stack_parameters
 from asyncinfer.local.ports import free_ports
 from asyncinfer.local.stack import FAULT_COUNTS_FILE, LocalConfig, RunningStack
-from asyncinfer.results import normalize_reason
+from asyncinfer.results import QueueDrain, normalize_reason
 
 REPORT_FILE = "soak-report.json"
 UNWRITTEN_FAILURE = "The failure object could not be written"  # the emulator's words (sagemaker_runtime._fail)
@@ -182,36 +181,15 @@ class EventCollector:
     """Drains the results queue in the background, keeping every result event (distinct EventBridge ids)."""
 
     def __init__(self, stack: target.Target) -> None:
-        self._sqs = stack.client("sqs")
-        self._url = stack.outputs["ResultsQueueUrl"]
         self._lock = threading.Lock()
         self._events: dict[str, Event] = {}
         self._by_inference: dict[str, list[Event]] = defaultdict(list)
         self.redelivered = 0  # the same EventBridge event received again (SQS at-least-once): not a duplicate
         self.foreign = 0  # messages that are not result events of this pipeline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-events", daemon=True)
-        self._thread.start()
+        self._drain = QueueDrain(stack.client("sqs"), stack.outputs["ResultsQueueUrl"], self._take, "soak-events")
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.drain(wait_seconds=1)
-
-    def drain(self, wait_seconds: int = 0) -> int:
-        try:
-            messages = self._sqs.receive_message(
-                QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-            ).get("Messages", [])
-        except Exception:
-            time.sleep(0.5)
-            return 0
-        for message in messages:
-            self._take(message["Body"])  # kept by EventBridge id: a redelivery after a failed delete counts once
-            with contextlib.suppress(Exception):
-                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
-        return len(messages)
-
-    def _take(self, body_text: str) -> None:
+    def _take(self, body_text: str, received_at: float) -> None:
+        # Kept by EventBridge id: a redelivery (after a failed delete) counts once.
         try:
             envelope = json.loads(body_text)
         except ValueError:
@@ -234,7 +212,7 @@ class EventCollector:
             if detail.get("status") == "COMPLETED"
             else detail.get("failureLocation"),
             failure_reason=detail.get("failureReason"),
-            received_at=time.time(),
+            received_at=received_at,
         )
         with self._lock:
             if event.event_id in self._events:
@@ -252,10 +230,7 @@ class EventCollector:
             return {k: list(v) for k, v in self._by_inference.items()}
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        while self.drain(wait_seconds=0):
-            pass
+        self._drain.stop(drain_rest=True)
 
 
 class DeadLetterReader:
