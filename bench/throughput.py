@@ -45,8 +45,11 @@ class Arrivals:
         self._drain = QueueDrain(sqs, queue_url, self._take, "bench-results")
 
     def _take(self, body: str, received_at: float) -> None:
+        from async_pipeline import s3_uris
+
         detail = json.loads(body)["detail"]
-        key = str(detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+        location = detail.get("inputLocation")
+        key = s3_uris.key_of(str(location)) if location else ""
         with self._lock:
             self.times.setdefault(key, []).append(received_at)
             self.statuses[key] = str(detail.get("status"))

@@ -15,7 +15,7 @@ from async_pipeline import result_events
 from async_pipeline.result_events import ResultEvent
 
 from asyncinfer import target
-from asyncinfer.local.ports import free_ports
+from asyncinfer.local.ports import StackPorts, free_ports
 from asyncinfer.local.stack import LocalConfig, RunningStack
 from asyncinfer.results import QueueDrain
 
@@ -33,14 +33,10 @@ def free_port_block() -> int:
 
 @contextmanager
 def local_stack(state_dir: Path, **overrides: Any) -> Iterator[RunningStack]:
-    aws_port, sagemaker_port, model_port, lambda_port = free_ports(4)
     config = LocalConfig(
         root=ROOT,
         state_dir=state_dir,
-        aws_port=aws_port,
-        sagemaker_port=sagemaker_port,
-        model_port=model_port,
-        lambda_port=lambda_port,
+        ports=StackPorts.free(),
         **overrides,
     )
     running = RunningStack(config)

@@ -25,7 +25,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asyncinfer import job_records, target, uploads
-from asyncinfer.local.stack import LocalConfig, RunningStack, StackError, read_state
+from asyncinfer.local.ports import DEFAULT_BASE_PORT, StackPorts
+from asyncinfer.local.stack import STATE_FILE, LocalConfig, RunningStack, StackError, read_state
 from asyncinfer.results import Received, ResultFollower, Summary
 
 console = Console(stderr=False)
@@ -98,10 +99,7 @@ def _config(port: int, parameters: tuple[str, ...], container_url: str | None, c
     return LocalConfig(
         root=_project_root(),
         state_dir=_state_dir(),
-        aws_port=port,
-        sagemaker_port=port + 1,
-        model_port=port + 2,
-        lambda_port=port + 3,
+        ports=StackPorts.from_base(port),
         parameters=overrides,
         container_url=container_url,
         concurrency=concurrency,
@@ -124,7 +122,7 @@ def _print_stack(running: RunningStack) -> None:
 _local_options = [
     click.option(
         "--port",
-        default=4599,
+        default=DEFAULT_BASE_PORT,
         show_default=True,
         help="AWS APIs on PORT, sagemaker-runtime on PORT+1, model on PORT+2, Lambda on PORT+3.",
     ),
@@ -252,7 +250,7 @@ def local_down() -> None:
         state = read_state(_state_dir())
         pid = int(state.get("pid", 0))
         if not _alive(pid):
-            (_state_dir() / "local.json").unlink(missing_ok=True)
+            (_state_dir() / STATE_FILE).unlink(missing_ok=True)
             raise StackError("the local stack is not running (removed its stale state file)")
         os.kill(pid, signal.SIGTERM)
         deadline = time.time() + 60

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from async_pipeline import s3_uris
 from async_pipeline.jobs import Job, JobStatus
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,11 +40,6 @@ class Action:
     reason: str = ""
 
 
-def _parse_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def redrivable_jobs(target: Target, reason: str | None = None, limit: int | None = None) -> list[Job]:
     jobs = [
         job
@@ -58,7 +54,7 @@ def redrivable_jobs(target: Target, reason: str | None = None, limit: int | None
 
 def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
     assert job.input_location is not None
-    bucket, key = _parse_s3_uri(job.input_location)
+    bucket, key = s3_uris.parse_uri(job.input_location)
     if dry_run:
         return Action(
             "job", job.inference_id, f"would copy s3://{bucket}/{key} to a new version", job.failure_reason or ""

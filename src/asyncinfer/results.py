@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from async_pipeline import result_events
+from async_pipeline import result_events, s3_uris
 from async_pipeline.result_events import ResultEvent
 
 from asyncinfer.target import Target
@@ -29,8 +29,8 @@ class Received:
 
     @property
     def input_key(self) -> str:
-        location = str(self.event.detail.get("inputLocation") or "")
-        return location.removeprefix("s3://").partition("/")[2]
+        location = self.event.detail.get("inputLocation")
+        return s3_uris.key_of(str(location)) if location else ""
 
 
 class ResultFollower:

@@ -41,12 +41,12 @@ from async_pipeline.result_events import DETAIL_TYPES, SOURCE
 
 from asyncinfer import demo_inputs, job_records, target
 from asyncinfer.faults import CATALOGUE, FaultPlan, stack_parameters
-from asyncinfer.local.ports import free_ports
+from asyncinfer.local.failure_reasons import failure_object_missing_explained
+from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.stack import FAULT_COUNTS_FILE, LocalConfig, RunningStack
 from asyncinfer.results import QueueDrain, normalize_reason
 
 REPORT_FILE = "soak-report.json"
-UNWRITTEN_FAILURE = "The failure object could not be written"  # the emulator's words (sagemaker_runtime._fail)
 DLQ_HIDE_SECONDS = 900  # dead letters are hidden while the soak reads them, then made visible again
 
 
@@ -458,7 +458,7 @@ def audit(
                 shown = job.status if job is not None else "no job"
                 problem("contradictions", f"{uri}: event {event.status} for {event.input_location}, job {shown}")
             if event.location and event.location not in existing:
-                if event.status == "FAILED" and UNWRITTEN_FAILURE in (event.failure_reason or ""):
+                if event.status == "FAILED" and failure_object_missing_explained(event.failure_reason):
                     dangling_explained.add(uri)
                 else:
                     dangling.add(uri)
@@ -492,7 +492,7 @@ def audit(
         if job.inference_id in inputs and job.status in TERMINAL:
             location = job.output_location if job.status == "COMPLETED" else job.failure_location
             if location and location not in existing:
-                if job.status == "FAILED" and UNWRITTEN_FAILURE in (job.failure_reason or ""):
+                if job.status == "FAILED" and failure_object_missing_explained(job.failure_reason):
                     dangling_explained.add(inputs[job.inference_id])
                 else:
                     dangling.add(inputs[job.inference_id])
@@ -539,14 +539,11 @@ def audit(
 
 
 def own_stack_config(root: Path, state_dir: Path, settings: SoakSettings, base_port: int | None) -> LocalConfig:
-    ports = free_ports(4) if base_port is None else [base_port + i for i in range(4)]
+    ports = StackPorts.free() if base_port is None else StackPorts.from_base(base_port)
     return LocalConfig(
         root=root,
         state_dir=state_dir,
-        aws_port=ports[0],
-        sagemaker_port=ports[1],
-        model_port=ports[2],
-        lambda_port=ports[3],
+        ports=ports,
         stack_name="asyncinfer-soak",
         parameters=stack_parameters(settings.faults, {}),
         concurrency=settings.concurrency,

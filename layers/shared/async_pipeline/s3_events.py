@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from async_pipeline.s3_uris import format_uri
+
 S3_TEST_EVENT = "s3:TestEvent"
 SUPPORTED_MAJOR_VERSION = "2"  # 2.1 in older docs, 2.5 today: compare the major version only
 
@@ -31,7 +33,7 @@ class S3ObjectCreated:
 
     @property
     def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return format_uri(self.bucket, self.key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Free loopback ports for local stacks started side by side (the tests, the soak's own stack).
+"""The local stack's port layout, and free loopback ports for stacks started side by side (the tests, the soak).
 
 They are picked outside the kernel's ephemeral range: a port found free inside it can become the source port of
 any outgoing connection before the server binds it (seen in a CI-like run: a stack's PORT+1 was taken that way by
@@ -9,10 +9,33 @@ from __future__ import annotations
 
 import random
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 _EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _LOWEST = 10000  # above the registered services people commonly run locally
+DEFAULT_BASE_PORT = 4599  # `asyncinfer local up --port`'s default
+
+
+@dataclass(frozen=True, slots=True)
+class StackPorts:
+    """The four loopback ports of one local stack: the AWS APIs (moto), sagemaker-runtime, the model container and
+    the Lambda API. ``asyncinfer local up --port PORT`` takes PORT, PORT+1, PORT+2 and PORT+3 in that order."""
+
+    aws: int
+    sagemaker: int
+    model: int
+    lambda_api: int
+
+    @classmethod
+    def from_base(cls, base: int = DEFAULT_BASE_PORT) -> StackPorts:
+        return cls(base, base + 1, base + 2, base + 3)
+
+    @classmethod
+    def free(cls, host: str = "127.0.0.1") -> StackPorts:
+        """Four ports nobody listens on now (not necessarily consecutive)."""
+        aws, sagemaker, model, lambda_api = free_ports(4, host=host)
+        return cls(aws, sagemaker, model, lambda_api)
 
 
 def _ephemeral_range() -> tuple[int, int]:

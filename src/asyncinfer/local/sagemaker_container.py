@@ -1,12 +1,4 @@
-"""The emulator's side of the SageMaker container contract: ``POST /invocations`` with a deadline, and the
-``failureReason`` texts SageMaker writes when a model call fails.
-
-The 4xx/5xx texts follow the observed async message (``ClientError: Received server error (500) from model. See
-the SageMaker Endpoint logs in your account for more information.``) with the model's message added as the
-synchronous ``ModelError`` does. The texts for a timeout, a refused connection, a missing ``Content-Length`` and an
-expired request are UNVERIFIED (no public sample shows them); they are constants here so they can be adjusted in one
-place.
-"""
+"""The emulator's side of the SageMaker container contract: one ``POST /invocations`` with a deadline."""
 
 from __future__ import annotations
 
@@ -18,8 +10,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-SEE_LOGS = "See the SageMaker Endpoint logs in your account for more information."
-MAX_MESSAGE_IN_REASON = 1024  # the model's message is cut in failureReason; the full body is in the failure object
+from asyncinfer.local.failure_reasons import unreachable_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +33,6 @@ class ContainerRefused(ContainerUnreachable):
 
 class ContainerTimeout(Exception):
     """The container did not answer within InvocationTimeoutSeconds."""
-
-
-def error_reason(status: int, body: bytes) -> str:
-    """failureReason for a non-2xx answer from the model."""
-    kind = "server" if status >= 500 else "client"
-    message = body.decode("utf-8", errors="replace").strip()
-    if len(message) > MAX_MESSAGE_IN_REASON:
-        message = message[:MAX_MESSAGE_IN_REASON] + "..."
-    with_message = f' with message "{message}"' if message else ""
-    return f"ClientError: Received {kind} error ({status}) from model{with_message}. {SEE_LOGS}"
-
-
-def timeout_reason(seconds: float) -> str:
-    # UNVERIFIED wording.
-    return (
-        f"ClientError: Model did not complete the invocation within InvocationTimeoutSeconds ({seconds:g} s). "
-        f"{SEE_LOGS}"
-    )
-
-
-def expired_reason(seconds: int) -> str:
-    # UNVERIFIED wording.
-    return f"Request expired: it waited in the queue longer than RequestTTLSeconds ({seconds} s) for an instance."
-
-
-def missing_content_length_reason() -> str:
-    # Observed (djl-serving#2567), not documented: the async platform rejects chunked container responses.
-    return "ClientError: The response from container primary did not specify the required Content-Length header"
 
 
 class ContainerCall:
@@ -128,10 +91,7 @@ class ContainerCall:
             if time.monotonic() > deadline:
                 raise ContainerTimeout() from exc
             kind = ContainerRefused if isinstance(exc, ConnectionRefusedError) else ContainerUnreachable
-            raise kind(
-                f"ClientError: An error occurred while sending the request to the model container: "
-                f"{type(exc).__name__}: {exc}. {SEE_LOGS}"
-            ) from exc
+            raise kind(unreachable_reason(exc)) from exc
         finally:
             with self._lock:
                 self._conn = None

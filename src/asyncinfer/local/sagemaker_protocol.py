@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 # Limits (reference §1.2 and §2).
 MAX_INLINE_BODY = 128_000
@@ -198,29 +198,6 @@ def parse_invoke_request(endpoint_name: str, header: Callable[[str], str | None]
         invocation_timeout_seconds=timeout,
         body=body or None,
     )
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key) of ``s3://bucket/key`` (key taken raw: S3 URIs are not percent-encoded) or of an https S3 URL
-    (virtual-hosted ``https://bucket.s3[.region].amazonaws.com/key`` or path-style ``https://s3.../bucket/key``,
-    whose paths are percent-decoded as URLs are)."""
-    scheme, _, rest = uri.partition("://")
-    if scheme == "s3":
-        bucket, _, key = rest.partition("/")
-        if not bucket:
-            raise ValueError(f"no bucket in {uri!r}")
-        return bucket, key
-    if scheme != "https":
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    parts = urlsplit(uri)
-    host, path = parts.hostname or "", unquote(parts.path).lstrip("/")
-    if host.startswith("s3.") or host.startswith("s3-") or ".s3" not in host:
-        bucket, _, key = path.partition("/")
-    else:
-        bucket, key = host.split(".s3", 1)[0], path
-    if not bucket:
-        raise ValueError(f"no bucket in {uri!r}")
-    return bucket, key
 
 
 def join_location(base: str, *parts: str | None) -> str:

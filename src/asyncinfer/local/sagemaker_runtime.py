@@ -73,6 +73,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 import boto3
+from async_pipeline import s3_uris
 from async_pipeline.notifications import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -85,15 +86,20 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
+from asyncinfer.local.failure_reasons import (
+    download_failed_reason,
+    error_reason,
+    expired_reason,
+    missing_content_length_reason,
+    timeout_reason,
+    upload_failed_reason,
+    with_unwritten_failure,
+)
 from asyncinfer.local.sagemaker_container import (
     ContainerCall,
     ContainerRefused,
     ContainerTimeout,
     ContainerUnreachable,
-    error_reason,
-    expired_reason,
-    missing_content_length_reason,
-    timeout_reason,
 )
 from asyncinfer.local.sagemaker_protocol import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -108,7 +114,6 @@ from asyncinfer.local.sagemaker_protocol import (
     endpoint_name_from_path,
     join_location,
     parse_invoke_request,
-    parse_s3_uri,
     validation_error,
 )
 
@@ -803,8 +808,7 @@ class AsyncEndpointEmulator:
         try:
             payload = request.body if request.body is not None else self._download(request.input_location or "")
         except (BotoCoreError, ClientError, ValueError) as exc:
-            reason = f"ClientError: Failed to download the request payload from {request.input_location}: {exc}"
-            self._fail(endpoint, request, reason)
+            self._fail(endpoint, request, download_failed_reason(request.input_location, exc))
             return
         if self.before_invoke is not None:
             try:
@@ -892,11 +896,11 @@ class AsyncEndpointEmulator:
         return True
 
     def _download(self, location: str) -> bytes:
-        bucket, key = parse_s3_uri(location)
+        bucket, key = s3_uris.parse_uri(location)
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def _put(self, location: str, body: bytes, content_type: str | None) -> None:
-        bucket, key = parse_s3_uri(location)
+        bucket, key = s3_uris.parse_uri(location)
         if content_type:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         else:
@@ -939,11 +943,7 @@ class AsyncEndpointEmulator:
                 self._write(endpoint, request.output_location, body, content_type, "output")
             except (BotoCoreError, ClientError, ValueError) as exc:
                 attempts = len(self._upload_retry_delays) + 1
-                reason = (
-                    f"ClientError: Failed to upload the response to {request.output_location} "
-                    f"(tried {attempts} times): {exc}"
-                )
-                self._fail(endpoint, request, reason)
+                self._fail(endpoint, request, upload_failed_reason(request.output_location, attempts, exc))
                 return
         notification = InferenceNotification(
             inference_id=request.inference_id,
@@ -998,7 +998,7 @@ class AsyncEndpointEmulator:
                 logger.warning("could not write the failure object %s: %s", failure_location, exc)
                 # Never point consumers at an object that does not exist, and say why there is none (a consumer
                 # that fell back to the FailureLocation of the endpoint call's answer learns it from the reason).
-                reason = f"{reason} (The failure object could not be written to {failure_location}: {exc})"
+                reason = with_unwritten_failure(reason, failure_location, exc)
                 failure_location = None
         notification = InferenceNotification(
             inference_id=request.inference_id,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from async_pipeline import s3_uris
 
 from asyncinfer.faults import CONTAINER_FAULTS, ENV_VAR, WORKER_FAULTS, EndpointFaults, FaultInjector, FaultPlan
 from asyncinfer.local import moto_patches
@@ -38,6 +39,7 @@ from asyncinfer.local.lambda_runtime import (
     FunctionRunner,
     worker_environment,
 )
+from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.provision import LocalStack, Provisioner
 from asyncinfer.local.template import load_sam
 
@@ -56,10 +58,7 @@ class LocalConfig:
     root: Path
     state_dir: Path
     host: str = "127.0.0.1"
-    aws_port: int = 4599
-    sagemaker_port: int = 4598
-    model_port: int = 4597
-    lambda_port: int = 4596
+    ports: StackPorts = field(default_factory=StackPorts.from_base)
     stack_name: str = DEFAULT_STACK_NAME
     region: str = DEFAULT_REGION
     parameters: dict[str, str] = field(default_factory=dict)
@@ -103,7 +102,7 @@ class RunningStack:
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
         self.stack: LocalStack | None = None
-        self.aws_endpoint_url = f"http://{config.host}:{config.aws_port}"
+        self.aws_endpoint_url = f"http://{config.host}:{config.ports.aws}"
         self.sagemaker_runtime_url = ""
         self._moto: Any = None
         self._model_server: Any = None
@@ -125,12 +124,12 @@ class RunningStack:
     def start(self) -> LocalStack:
         config = self.config
         ports = [
-            (config.aws_port, "AWS APIs"),
-            (config.sagemaker_port, "sagemaker-runtime"),
-            (config.lambda_port, "Lambda API"),
+            (config.ports.aws, "AWS APIs"),
+            (config.ports.sagemaker, "sagemaker-runtime"),
+            (config.ports.lambda_api, "Lambda API"),
         ]
         if config.container_url is None:
-            ports.append((config.model_port, "model container"))
+            ports.append((config.ports.model, "model container"))
         for port, what in ports:
             _check_port(config.host, port, what)
         try:
@@ -192,7 +191,7 @@ class RunningStack:
 
         moto_patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.aws_port, verbose=False)
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.ports.aws, verbose=False)
         self._moto.start()
         # moto keeps its state per process, not per server: start from nothing, whatever ran here before.
         import urllib.request
@@ -221,7 +220,7 @@ class RunningStack:
         from asyncinfer.model.server import start_model_server
 
         (uri,) = set(self.stack.model_data_urls.values())
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = s3_uris.parse_uri(uri)
         s3 = self.client("s3")
         try:
             s3.head_object(Bucket=bucket, Key=key)
@@ -236,7 +235,7 @@ class RunningStack:
         self._model_server = start_model_server(
             uri,
             host=self.config.host,
-            port=self.config.model_port,
+            port=self.config.ports.model,
             s3_client=s3,
             latency_seconds=self.config.model_latency_seconds,
         )
@@ -269,7 +268,7 @@ class RunningStack:
             region=self.config.region,
             container_url=self._start_chaos_proxy(),
             host=self.config.host,
-            port=self.config.sagemaker_port,
+            port=self.config.ports.sagemaker,
         )
         if self.faults is not None:
             self._endpoint_faults = EndpointFaults(self.faults, self._emulator)
@@ -310,7 +309,7 @@ class RunningStack:
             poller.start()
         from asyncinfer.local.lambda_api import LambdaApi
 
-        self._lambda_api = LambdaApi(self._runners, self._invoker, self.config.host, self.config.lambda_port)
+        self._lambda_api = LambdaApi(self._runners, self._invoker, self.config.host, self.config.ports.lambda_api)
         self.lambda_url = self._lambda_api.start()
 
     @property

@@ -19,11 +19,11 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
+from async_pipeline import s3_uris
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -33,16 +33,18 @@ class ModelLoadError(Exception):
     """The artifact could not be fetched, unpacked or loaded (the container answers 500 and fails /ping)."""
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
+def _artifact_location(uri: str) -> tuple[str, str]:
+    try:
+        bucket, key = s3_uris.parse_uri(uri)
+    except ValueError:
+        bucket, key = "", ""
+    if not uri.startswith(s3_uris.SCHEME) or not key:
         raise ModelLoadError(f"not an S3 object URI: {uri!r} (expected s3://bucket/key)")
-    return parsed.netloc, parsed.path.lstrip("/")
+    return bucket, key
 
 
 def _download_s3(uri: str, dest: Path, s3_client: S3Client | None) -> Path:
-    bucket, key = parse_s3_uri(uri)
+    bucket, key = _artifact_location(uri)
     if s3_client is None:
         import boto3
 
