@@ -35,7 +35,7 @@ def moto_world() -> Iterator[World]:
     """The unit tests' ``world`` fixture, outside pytest: moto resources from template.yaml, endpoint stubbed."""
     ensure_paths()
     from tests import moto_world as worlds
-    from tests.conftest import load_template
+    from tests.samples import load_template
 
     with environment(ENVIRONMENT), worlds.world(load_template()) as world:
         yield world
@@ -51,7 +51,7 @@ def run() -> dict[str, Any]:
         from async_pipeline.inference_ids import identify
         from async_pipeline.s3_events import parse_record
 
-        from tests.conftest import FakeLambdaContext, load_event
+        from tests.samples import FakeLambdaContext, load_event
 
         counter = CallCounter()
         for service in SERVICES:

@@ -123,7 +123,7 @@ def http_stub(status: str) -> Callable[..., Any]:
 
 
 def _s3_event(size: int) -> dict[str, Any]:
-    from tests.conftest import load_event
+    from tests.samples import load_event
 
     template = load_event("s3-put.json")["Records"][0]
     records = []
@@ -137,7 +137,7 @@ def _s3_event(size: int) -> dict[str, Any]:
 def _sns_event(size: int, *, succeeded: bool) -> dict[str, Any]:
     from async_pipeline.notifications import STATUS_COMPLETED, STATUS_FAILED, InferenceNotification
 
-    from tests.conftest import load_event
+    from tests.samples import load_event
 
     template = load_event("sns-success.json" if succeeded else "sns-error.json")["Records"][0]
     records = []
@@ -162,7 +162,7 @@ def _sns_event(size: int, *, succeeded: bool) -> dict[str, Any]:
 
 def _cpu_per_record(handler: Callable[..., Any], event: dict[str, Any], expect: str, budget_records: int) -> float:
     """Median over 5 repetitions of CPU milliseconds per record, each repetition ``budget_records`` records."""
-    from tests.conftest import FakeLambdaContext
+    from tests.samples import FakeLambdaContext
 
     size = len(event["Records"])
     context = FakeLambdaContext()

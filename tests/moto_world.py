@@ -99,7 +99,7 @@ class World:
         """Upload an object and return the event S3 would send for it (shape of events/s3-put.json)."""
         from async_pipeline.s3_events import encode_key
 
-        from tests.conftest import load_event
+        from tests.samples import load_event
 
         put = self.put_object(key, body, **extra)
         event = load_event("s3-put.json")
@@ -121,7 +121,7 @@ class World:
         events/sns-success.json and sns-error.json)."""
         from async_pipeline.notifications import STATUS_COMPLETED, STATUS_FAILED, InferenceNotification
 
-        from tests.conftest import load_event
+        from tests.samples import load_event
 
         job = self.job(inference_id)
         assert job is not None, inference_id

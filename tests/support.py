@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from async_pipeline import result_events
+from async_pipeline import result_events, s3_uris
 from async_pipeline.result_events import ResultEvent
 
 from asyncinfer import target
@@ -57,7 +57,8 @@ class ResultCollector:
 
     def _take(self, body: str, received_at: float) -> None:
         event = result_events.from_envelope(json.loads(body))
-        key = str(event.detail.get("inputLocation") or "").removeprefix("s3://").partition("/")[2]
+        location = event.detail.get("inputLocation")
+        key = s3_uris.key_of(str(location)) if location else ""
         with self._lock:
             self._events[key].append(event)
             self._lock.notify_all()

@@ -14,7 +14,7 @@ from async_pipeline import s3_events
 from asyncinfer.local.provision import EMULATED
 from asyncinfer.local.stack import RunningStack
 from asyncinfer.local.template import Resolver, load_sam, parameter_values, transform
-from tests.conftest import TEMPLATE
+from tests.samples import TEMPLATE
 from tests.support import local_stack
 
 

@@ -20,8 +20,8 @@ from async_pipeline.inference_ids import identify
 from async_pipeline.jobs import Job, JobStatus
 from async_pipeline.s3_events import parse_record
 
-from tests.conftest import FakeLambdaContext, load_event
 from tests.moto_world import CallCounter, World
+from tests.samples import FakeLambdaContext, load_event
 
 SERVICES = ("dynamodb", "s3", "sagemaker-runtime", "events")
 SUBMIT = ["dynamodb:PutItem", "s3:HeadObject", "sagemaker-runtime:InvokeEndpointAsync", "dynamodb:UpdateItem"]

@@ -20,8 +20,8 @@ from async_pipeline.inference_ids import identify
 from async_pipeline.s3_events import encode_key, parse_record
 from async_pipeline.topic_handler import NotificationFailed
 
-from tests.conftest import FakeLambdaContext, load_event
 from tests.moto_world import World
+from tests.samples import FakeLambdaContext, load_event
 
 # --------------------------------------------------------------------------------------------------- SNS messages
 

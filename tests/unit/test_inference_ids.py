@@ -7,7 +7,7 @@ from async_pipeline import content_types
 from async_pipeline.inference_ids import MAX_LENGTH, MissingObjectVersion, identify
 from async_pipeline.s3_events import parse_record
 
-from tests.conftest import load_event
+from tests.samples import load_event
 
 
 def _obj():  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from async_pipeline.notifications import (
     TestNotification as SageMakerTestNotification,
 )
 
-from tests.conftest import load_event
+from tests.samples import load_event
 
 # The success example of the SageMaker developer guide (async-inference-check-predictions), verbatim.
 AWS_DOC_SUCCESS = """{

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -9,11 +8,7 @@ import pytest
 from async_pipeline import result_events
 from async_pipeline.jobs import Job, JobStatus
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "result-event.schema.json").read_text())
-
-
-def validate(detail: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(SCHEMA).validate(detail)
+from tests.samples import validate_result_detail
 
 
 def _job(**changes: Any) -> Job:
@@ -37,7 +32,7 @@ def test_completed_event() -> None:
     assert event.detail_type == "Inference Completed"
     assert event.detail["outputLocation"] == "s3://out/output/x.out"
     assert "failureReason" not in event.detail and "failureLocation" not in event.detail
-    validate(event.detail)
+    validate_result_detail(event.detail)
     entry = event.to_entry("bus")
     assert entry["Source"] == "async-inference-pipeline" and entry["EventBusName"] == "bus"
     assert json.loads(entry["Detail"]) == event.detail
@@ -50,7 +45,7 @@ def test_failed_event_without_failure_location() -> None:
     assert event.detail_type == "Inference Failed"
     assert event.detail["failureReason"] == "empty" and event.detail["failureLocation"] is None
     assert "outputLocation" not in event.detail
-    validate(event.detail)
+    validate_result_detail(event.detail)
 
 
 def test_embedded_response_is_carried_and_oversized_one_is_dropped_with_a_note() -> None:
@@ -58,10 +53,10 @@ def test_embedded_response_is_carried_and_oversized_one_is_dropped_with_a_note()
         _job(response_content="MC44Mgo=", response_encoding="BASE64", response_content_type="text/csv")
     )
     assert event.detail["inferenceResponse"] == {"content": "MC44Mgo=", "encoding": "BASE64", "contentType": "text/csv"}
-    validate(event.detail)
+    validate_result_detail(event.detail)
     big = result_events.build(_job(response_content="x" * 300_000))
     assert "inferenceResponse" not in big.detail and "inferenceResponseOmitted" in big.detail
-    validate(big.detail)
+    validate_result_detail(big.detail)
 
 
 @pytest.mark.parametrize("status", [JobStatus.SUBMITTING, JobStatus.SUBMITTED])
@@ -73,6 +68,6 @@ def test_open_jobs_have_no_event(status: JobStatus) -> None:
 def test_schema_rejects_what_the_contract_forbids() -> None:
     detail = result_events.build(_job()).detail
     with pytest.raises(jsonschema.ValidationError):
-        validate({**detail, "failureReason": "x"})
+        validate_result_detail({**detail, "failureReason": "x"})
     with pytest.raises(jsonschema.ValidationError):
-        validate({k: v for k, v in detail.items() if k != "outputLocation"})
+        validate_result_detail({k: v for k, v in detail.items() if k != "outputLocation"})

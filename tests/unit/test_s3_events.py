@@ -6,7 +6,7 @@ import pytest
 from async_pipeline import s3_events
 from async_pipeline.s3_events import MalformedS3Record, decode_key, encode_key, parse_event, parse_record
 
-from tests.conftest import load_event
+from tests.samples import load_event
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from typing import Any
 from async_pipeline.jobs import Job, JobStatus
 
 from asyncinfer import soak, target
-from tests.conftest import load_event
 from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World
+from tests.samples import load_event
 
 PREFIX = "soak/audit/"
 

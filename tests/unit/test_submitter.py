@@ -11,8 +11,8 @@ import submitter
 from async_pipeline.inference_ids import identify
 from async_pipeline.s3_events import parse_record
 
-from tests.conftest import FakeLambdaContext, load_event
 from tests.moto_world import ENDPOINT_NAME, World
+from tests.samples import FakeLambdaContext, load_event
 
 AWKWARD_KEYS = [
     "incoming/daily report € + 50%.csv",

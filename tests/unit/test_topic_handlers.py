@@ -14,9 +14,8 @@ from async_pipeline import wiring
 from async_pipeline.jobs import Job, JobStatus
 from async_pipeline.topic_handler import NotificationFailed
 
-from tests.conftest import FakeLambdaContext, load_event
 from tests.moto_world import ERROR_TOPIC, World
-from tests.unit.test_result_events import validate
+from tests.samples import FakeLambdaContext, load_event, validate_result_detail
 
 
 def _submitted(inference_id: str, input_location: str = "s3://async-pipeline-input-example/incoming/x.csv") -> None:
@@ -54,7 +53,7 @@ def test_success_completes_the_job_and_publishes_one_event(world: World, lambda_
     [result] = world.results()
     assert result["source"] == "async-inference-pipeline" and result["detail-type"] == "Inference Completed"
     detail = result["detail"]
-    validate(detail)
+    validate_result_detail(detail)
     assert detail["inferenceId"] == inference_id and detail["status"] == "COMPLETED"
     assert detail["outputLocation"].endswith("2f4dcf85-01b8-418c-8c93-2b30fcdd1ab8.out")
     assert detail["inputLocation"] == "s3://async-pipeline-input-example/incoming/x.csv"  # the job's, not echoed
@@ -76,7 +75,7 @@ def test_error_records_failure_reason_and_location(world: World, lambda_context:
     assert error_handler.lambda_handler(event, lambda_context) == {"handled": {"recorded": 1}}
     [result] = world.results()
     detail = result["detail"]
-    validate(detail)
+    validate_result_detail(detail)
     assert result["detail-type"] == "Inference Failed" and detail["status"] == "FAILED"
     assert detail["failureReason"].startswith("ClientError: Received server error (500)")
     # The notification did not carry it: the location InvokeEndpointAsync returned is used.
