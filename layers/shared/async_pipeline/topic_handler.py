@@ -26,7 +26,7 @@ class NotificationFailed(RuntimeError):
     """At least one record could not be handled; Lambda retries the event, then sends it to the dead-letter queue."""
 
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[dict[str, Any], wiring.LambdaContext], dict[str, Any]]
 
 
 def build(topic_variable: str) -> Handler:
@@ -34,7 +34,7 @@ def build(topic_variable: str) -> Handler:
     logger = Logger()
     metrics = Metrics()
 
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: wiring.LambdaContext) -> dict[str, Any]:
         clock = wiring.clock(context)
         report = completion.complete_event(
             event,
