@@ -214,8 +214,7 @@ def run(budget_records: int = 1000) -> dict[str, Any]:
         real_client = wiring.client
         for stub in ("handler", "handler + SDK"):
             for name, handler, make_event, expect, status in handlers:
-                for cached in (wiring.client, wiring.job_store, wiring.publisher, wiring.submitter):
-                    cached.cache_clear()
+                wiring.reset()
                 if stub == "handler":
                     fake = FakeClients(status)
                     wiring.client = lambda service, fake=fake: fake  # type: ignore[assignment]
@@ -231,8 +230,7 @@ def run(budget_records: int = 1000) -> dict[str, Any]:
                     }
                 finally:
                     wiring.client = real_client
-                    for cached in (wiring.client, wiring.job_store, wiring.publisher, wiring.submitter):
-                        cached.cache_clear()
+                    wiring.reset()
                 results.append(
                     {
                         "stub": stub,

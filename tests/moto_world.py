@@ -184,14 +184,6 @@ HANDLER_ENVIRONMENT = {
 }
 
 
-def reset_wiring() -> None:
-    """Forget the handlers' cached clients, so the next ones are made inside the current moto mock."""
-    from async_pipeline import wiring
-
-    for cached in (wiring.client, wiring.job_store, wiring.publisher, wiring.submitter):
-        cached.cache_clear()
-
-
 @contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
@@ -234,7 +226,8 @@ def world(template: dict[str, Any]) -> Iterator[World]:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name="results", EventBusName="results", EventPattern=json.dumps(rule_pattern))
         events.put_targets(Rule="results", EventBusName="results", Targets=[{"Id": "queue", "Arn": queue_arn}])
-        reset_wiring()
+        # The handlers' cached clients are made again, inside this moto mock.
+        wiring.reset()
         endpoint = FakeAsyncEndpoint()
         # First in line, ahead of moto's own (canned, config-blind) InvokeEndpointAsync.
         wiring.client("sagemaker-runtime").meta.events.register_first(
@@ -243,4 +236,4 @@ def world(template: dict[str, Any]) -> Iterator[World]:
         try:
             yield World(s3, dynamodb, sqs, "jobs", "results", queue_url, endpoint)
         finally:
-            reset_wiring()
+            wiring.reset()

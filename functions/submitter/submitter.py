@@ -3,7 +3,7 @@
 from typing import Any
 
 from async_pipeline import submission, wiring
-from async_pipeline.submission import Action
+from async_pipeline.submission import SubmissionAction
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -11,12 +11,12 @@ logger = Logger()
 metrics = Metrics()
 
 METRICS = {
-    Action.SUBMITTED: "FilesSubmitted",
-    Action.REJECTED: "FilesRejected",
-    Action.REPUBLISHED: "ResultEventsPublished",
-    Action.DUPLICATE: "DuplicateDeliveries",
-    Action.IN_PROGRESS: "DuplicateDeliveries",
-    Action.IGNORED: "RecordsIgnored",
+    SubmissionAction.SUBMITTED: "FilesSubmitted",
+    SubmissionAction.REJECTED: "FilesRejected",
+    SubmissionAction.REPUBLISHED: "ResultEventsPublished",
+    SubmissionAction.DUPLICATE: "DuplicateDeliveries",
+    SubmissionAction.IN_PROGRESS: "DuplicateDeliveries",
+    SubmissionAction.IGNORED: "RecordsIgnored",
 }
 
 
@@ -37,14 +37,14 @@ def handle(event: dict[str, Any], context: wiring.LambdaContext) -> dict[str, An
             },
         )
         metrics.add_metric(name=METRICS[outcome.action], unit=MetricUnit.Count, value=1)
-        if outcome.action is Action.REJECTED:
+        if outcome.action is SubmissionAction.REJECTED:
             metrics.add_metric(name="ResultEventsPublished", unit=MetricUnit.Count, value=1)
     if report.failures:
         for failure in report.failures:
-            logger.error("record failed", extra={"reason": failure})
+            logger.error("record failed", extra={"reason": failure.message})
             metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
-        raise SubmissionFailed(f"{len(report.failures)} record(s) failed: " + "; ".join(report.failures))
-    return {action.value: report.count(action) for action in Action if report.count(action)}
+        raise SubmissionFailed(f"{len(report.failures)} record(s) failed: " + report.failure_summary())
+    return {action.value: report.count(action) for action in SubmissionAction if report.count(action)}
 
 
 # Logger (Lambda context in every line) and Metrics (EMF) around it; the Tracer only where tracing is on.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any, get_type_hints
 
 import pytest
 from async_pipeline import wiring
-from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
+from async_pipeline.jobs import Job, JobStatus, JobStore, Refused, Terminal, conditionally
+from botocore.exceptions import ClientError
 
 from tests.moto_world import World
 
@@ -101,3 +103,61 @@ def test_item_round_trip_keeps_every_field() -> None:
         extra={"custom": "kept"},
     )
     assert Job.from_item(job.to_item()) == job
+
+
+def test_every_terminal_field_is_the_job_field_of_the_same_name_and_type() -> None:
+    job_types = get_type_hints(Job)
+    for name, kind in get_type_hints(Terminal).items():
+        assert job_types[name] in (kind, kind | None), name  # Terminal may require what a Job may lack
+
+
+def test_terminal_update_sets_what_it_has_and_keeps_the_locations_the_job_knows() -> None:
+    terminal = Terminal(
+        status=JobStatus.FAILED,
+        completed_time="c",
+        failure_reason="r",
+        duration_ms=5,
+        endpoint_name="e",
+        input_location="s3://in/k",
+    )
+    sets, values = terminal.update_clauses()
+    assert sets == [
+        "completedTime = :completedTime",
+        "failureReason = :failureReason",
+        "durationMs = :durationMs",
+        "endpointName = if_not_exists(endpointName, :endpointName)",
+        "inputLocation = if_not_exists(inputLocation, :inputLocation)",
+    ]
+    assert values == {
+        ":completedTime": {"S": "c"},
+        ":failureReason": {"S": "r"},
+        ":durationMs": {"N": "5"},
+        ":endpointName": {"S": "e"},
+        ":inputLocation": {"S": "s3://in/k"},
+    }
+    job = Job(inference_id="x", **terminal.job_fields())
+    assert job.status is JobStatus.FAILED and job.input_location == "s3://in/k" and job.output_location is None
+
+
+def _client_error(code: str, item: dict[str, Any] | None = None) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": code}}
+    if item is not None:
+        response["Item"] = item
+    return ClientError(response, "PutItem")  # type: ignore[arg-type]
+
+
+def _raise(exc: Exception) -> dict[str, Any]:
+    raise exc
+
+
+def test_conditional_write_refusal_carries_the_record_and_other_errors_propagate() -> None:
+    assert conditionally(lambda: {"Attributes": {}}) == {"Attributes": {}}
+    stored = Job(inference_id="x", status=JobStatus.SUBMITTED)
+    refused = conditionally(lambda: _raise(_client_error("ConditionalCheckFailedException", stored.to_item())))
+    assert isinstance(refused, Refused) and refused.existing == stored and refused.existing_or_raise() == stored
+    bare = conditionally(lambda: _raise(_client_error("ConditionalCheckFailedException")))
+    assert isinstance(bare, Refused) and bare.existing is None
+    with pytest.raises(ClientError, match="ConditionalCheckFailedException"):
+        bare.existing_or_raise()
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceededException"):
+        conditionally(lambda: _raise(_client_error("ProvisionedThroughputExceededException")))

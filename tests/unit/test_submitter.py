@@ -202,6 +202,6 @@ def test_missing_configuration_is_named(
     from async_pipeline import wiring
 
     monkeypatch.delenv("ENDPOINT_NAME")
-    wiring.submitter.cache_clear()
+    wiring.reset()
     with pytest.raises(wiring.ConfigurationError, match="ENDPOINT_NAME"):
         submitter.lambda_handler(world.s3_event("incoming/a.csv"), lambda_context)

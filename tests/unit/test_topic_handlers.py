@@ -10,8 +10,11 @@ from typing import Any
 import error_handler
 import pytest
 import success_handler
-from async_pipeline import wiring
-from async_pipeline.jobs import Job, JobStatus
+from async_pipeline import completion, wiring
+from async_pipeline.batch_reports import BatchReport
+from async_pipeline.clock import Clock
+from async_pipeline.completion import CompletionAction, CompletionOutcome, Publisher
+from async_pipeline.jobs import Job, JobStatus, JobStore
 from async_pipeline.topic_handler import NotificationFailed
 
 from tests.moto_world import ERROR_TOPIC, World
@@ -182,3 +185,44 @@ def test_duplicate_while_the_first_delivery_is_still_publishing_does_not_publish
     )
     assert success_handler.lambda_handler(event, lambda_context) == {"handled": {"duplicate": 1}}
     assert world.results() == []
+
+
+def _unconfigured() -> JobStore:
+    raise wiring.ConfigurationError("environment variable JOBS_TABLE_NAME is not set")
+
+
+def _no_publisher() -> Publisher:
+    raise AssertionError("not asked for: the store failed first")
+
+
+def test_complete_event_reports_every_record_and_builds_its_dependencies_in_each_records_turn() -> None:
+    clock = Clock(now_s=time.time, deadline_ms=0)
+    nothing = completion.complete_event(
+        {"hello": "world"}, expected_topic_arn=ERROR_TOPIC, store=_unconfigured, publisher=_no_publisher, clock=clock
+    )
+    assert nothing.outcomes == [] and [(f.index, f.message) for f in nothing.failures] == [
+        (None, "event has no 'Records' list")
+    ]
+    event = load_event("sns-success.json")
+    event["Records"].insert(0, {"EventSource": "aws:sqs"})
+    report = completion.complete_event(
+        event, expected_topic_arn=ERROR_TOPIC, store=_unconfigured, publisher=_no_publisher, clock=clock
+    )
+    assert [(f.index, f.message) for f in report.failures] == [
+        (0, "MalformedSnsRecord: record is not from aws:sns"),
+        (1, "ConfigurationError: environment variable JOBS_TABLE_NAME is not set"),
+    ]
+    assert isinstance(report.failures[1].error, wiring.ConfigurationError)
+    assert report.failure_summary().count("; ") == 1
+
+
+def test_batch_report_counts_actions_in_the_order_they_first_occur() -> None:
+    report: BatchReport[CompletionOutcome] = BatchReport(
+        [
+            CompletionOutcome(CompletionAction.DUPLICATE),
+            CompletionOutcome(CompletionAction.RECORDED),
+            CompletionOutcome(CompletionAction.DUPLICATE),
+        ]
+    )
+    assert list(report.counts().items()) == [("duplicate", 2), ("recorded", 1)]
+    assert report.count(CompletionAction.RECORDED) == 1 and report.count(CompletionAction.REPUBLISHED) == 0

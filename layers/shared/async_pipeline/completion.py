@@ -1,14 +1,18 @@
-"""Finishing jobs: terminal transition, then exactly one result event (the use case of both topic handlers)."""
+"""Finishing jobs: terminal transition, then exactly one result event (the use case of both topic handlers).
+
+Per record of an SNS event: check its topic, parse the notification, finish the job, publish its event once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from async_pipeline import notifications, result_events
+from async_pipeline import notifications, result_events, sns_events
+from async_pipeline.batch_reports import BatchReport, RecordFailure
+from async_pipeline.clock import Clock
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.notifications import InferenceNotification, MalformedNotification, TestNotification
 from async_pipeline.result_events import ResultEvent
@@ -19,7 +23,7 @@ class Publisher(Protocol):
     def publish(self, event: ResultEvent) -> None: ...
 
 
-class Action(StrEnum):
+class CompletionAction(StrEnum):
     RECORDED = "recorded"  # this delivery finished the job and published its event
     REPUBLISHED = "republished"  # the job was finished before, but its event was still owed
     DUPLICATE = "duplicate"  # already finished and published (or being published by a live invocation)
@@ -27,8 +31,8 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    action: Action
+class CompletionOutcome:
+    action: CompletionAction
     inference_id: str | None = None
     status: JobStatus | None = None
     event: ResultEvent | None = None
@@ -38,36 +42,28 @@ class RejectedNotification(ValueError):
     """A record this handler must not act on (malformed, wrong topic); ends in the dead-letter queue."""
 
 
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """Wall time and the current invocation's deadline, both injectable for tests."""
-
-    now_s: Callable[[], float]
-    deadline_ms: int
-
-    def now_ms(self) -> int:
-        return int(self.now_s() * 1000)
-
-    def now_iso(self) -> str:
-        return notifications.format_time(datetime.fromtimestamp(self.now_s(), UTC))
-
-
-def finalize(store: JobStore, publisher: Publisher, inference_id: str, terminal: Terminal, clock: Clock) -> Outcome:
+def finalize(
+    store: JobStore, publisher: Publisher, inference_id: str, terminal: Terminal, clock: Clock
+) -> CompletionOutcome:
     """Move a job to its terminal state and publish its event once, whatever was delivered before."""
     result = store.finish(inference_id, terminal, publish_lease_until_ms=clock.deadline_ms, now_s=clock.now_s())
     if result.transitioned:
-        return Outcome(Action.RECORDED, inference_id, result.job.status, _publish(store, publisher, result.job, clock))
+        return CompletionOutcome(
+            CompletionAction.RECORDED, inference_id, result.job.status, _publish(store, publisher, result.job, clock)
+        )
     if result.owes_event(clock.now_ms()):
         return publish_owed(store, publisher, result.job, clock)
-    return Outcome(Action.DUPLICATE, inference_id, result.job.status)
+    return CompletionOutcome(CompletionAction.DUPLICATE, inference_id, result.job.status)
 
 
-def publish_owed(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> Outcome:
+def publish_owed(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> CompletionOutcome:
     """Publish the event of a job finished by an invocation that died before publishing."""
     taken = store.take_publish_lease(job.inference_id, lease_until_ms=clock.deadline_ms, now_ms=clock.now_ms())
     if taken is None:
-        return Outcome(Action.DUPLICATE, job.inference_id, job.status)
-    return Outcome(Action.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock))
+        return CompletionOutcome(CompletionAction.DUPLICATE, job.inference_id, job.status)
+    return CompletionOutcome(
+        CompletionAction.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock)
+    )
 
 
 def _publish(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> ResultEvent:
@@ -101,9 +97,9 @@ def terminal_from(notification: InferenceNotification, clock: Clock) -> Terminal
     )
 
 
-def handle_record(
+def complete_record(
     record: SnsRecord, *, expected_topic_arn: str, store: JobStore, publisher: Publisher, clock: Clock
-) -> Outcome:
+) -> CompletionOutcome:
     """One SNS record from the success or error topic."""
     if record.topic_arn != expected_topic_arn:
         raise RejectedNotification(
@@ -114,5 +110,37 @@ def handle_record(
     except MalformedNotification as exc:
         raise RejectedNotification(f"message {record.message_id}: {exc}") from exc
     if isinstance(parsed, TestNotification):
-        return Outcome(Action.TEST_NOTIFICATION)
+        return CompletionOutcome(CompletionAction.TEST_NOTIFICATION)
     return finalize(store, publisher, parsed.inference_id, terminal_from(parsed, clock), clock)
+
+
+def complete_event(
+    event: Mapping[str, Any],
+    *,
+    expected_topic_arn: str,
+    store: Callable[[], JobStore],
+    publisher: Callable[[], Publisher],
+    clock: Clock,
+) -> BatchReport[CompletionOutcome]:
+    """Handle every record of an SNS event; failures are collected, not raised, so every record gets its turn.
+
+    The store and the publisher are asked for inside each record's turn: one that cannot be built (a missing
+    environment variable) fails the record like any other error.
+    """
+    report: BatchReport[CompletionOutcome] = BatchReport()
+    try:
+        records = sns_events.records(event)
+    except sns_events.MalformedSnsRecord as exc:
+        report.failures.append(RecordFailure(str(exc), error=exc))
+        return report
+    for index, raw in enumerate(records):
+        try:
+            record = sns_events.parse_record(raw)
+            outcome = complete_record(
+                record, expected_topic_arn=expected_topic_arn, store=store(), publisher=publisher(), clock=clock
+            )
+        except Exception as exc:  # one record's surprise must not cost the others their turn
+            report.failures.append(RecordFailure(f"{type(exc).__name__}: {exc}", index, exc))
+            continue
+        report.outcomes.append(outcome)
+    return report

@@ -7,12 +7,17 @@ condition returns the record as it was (``ReturnValuesOnConditionCheckFailure``)
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_type_hints
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -76,11 +81,11 @@ class Job:
         plain.update(self.extra)
         return plain
 
-    def to_item(self) -> dict[str, Any]:
+    def to_item(self) -> dict[str, AttributeValueTypeDef]:
         return {name: _serializer.serialize(value) for name, value in self.to_plain().items()}
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Job:
+    def from_item(cls, item: Mapping[str, AttributeValueTypeDef]) -> Job:
         plain = {name: _deserializer.deserialize(value) for name, value in item.items()}
         kwargs: dict[str, Any] = {}
         for attr, name in _ATTRIBUTES.items():
@@ -98,9 +103,8 @@ def _camel(name: str) -> str:
 
 
 _ATTRIBUTES = {f.name: _camel(f.name) for f in fields(Job) if f.name != "extra"}
-_INTEGERS = frozenset(
-    {"object_size", "duration_ms", "lease_expires_at", "publish_lease_until", "attempts", "expires_at"}
-)
+# DynamoDB numbers come back as Decimal: the fields declared ``int`` are turned back into ints.
+_INTEGERS = frozenset(name for name, hint in get_type_hints(Job).items() if hint is int or int in get_args(hint))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,14 @@ class FinishResult:
         return self.job.owes_event(now_ms)
 
 
+# Field metadata key: a terminal field that does not overwrite a value the job already has.
+_KEEP_EXISTING = "keep_existing"
+
+
 @dataclass(frozen=True, slots=True)
 class Terminal:
-    """The data of a terminal transition."""
+    """The data of a terminal transition. Every field is the :class:`Job` field of the same name; the ones marked
+    ``_KEEP_EXISTING`` (declared last) do not overwrite what the job already has."""
 
     status: JobStatus
     completed_time: str
@@ -129,31 +138,71 @@ class Terminal:
     failure_reason: str | None = None
     received_time: str | None = None
     duration_ms: int | None = None
-    endpoint_name: str | None = None
-    input_location: str | None = None
     response_content: str | None = None
     response_encoding: str | None = None
     response_content_type: str | None = None
+    # Locations known from the request (the job) win over what a notification may omit.
+    endpoint_name: str | None = field(default=None, metadata={_KEEP_EXISTING: True})
+    input_location: str | None = field(default=None, metadata={_KEEP_EXISTING: True})
+
+    def job_fields(self) -> dict[str, Any]:
+        """The fields as :class:`Job` keyword arguments (``status`` included)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def update_clauses(self) -> tuple[list[str], dict[str, AttributeValueTypeDef]]:
+        """``SET`` clauses and their values for every field that has a value (``status`` aside)."""
+        sets: list[str] = []
+        values: dict[str, AttributeValueTypeDef] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "status" or value is None:
+                continue
+            name = _ATTRIBUTES[f.name]
+            sets.append(
+                f"{name} = if_not_exists({name}, :{name})" if f.metadata.get(_KEEP_EXISTING) else f"{name} = :{name}"
+            )
+            values[f":{name}"] = _serializer.serialize(value)
+        return sets, values
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+Response = TypeVar("Response")
 
 
-def _old_item(exc: ClientError) -> Job | None:
-    item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-    return Job.from_item(item) if item else None
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A conditional write whose condition did not hold, with the record as it was (when the call asked for it)."""
+
+    error: ClientError
+    existing: Job | None
+
+    def existing_or_raise(self) -> Job:
+        """The record that stopped the write; a refusal that did not return it is an error to pass on."""
+        if self.existing is None:
+            raise self.error
+        return self.existing
+
+
+def conditionally(write: Callable[[], Response]) -> Response | Refused:
+    """Make one conditional write: its response, or :class:`Refused` when its condition failed (other errors
+    propagate)."""
+    try:
+        return write()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        item: dict[str, AttributeValueTypeDef] | None = exc.response.get("Item")  # type: ignore[assignment]
+        return Refused(exc, Job.from_item(item) if item else None)
 
 
 class JobStore:
-    """The jobs table. ``client`` is a boto3 DynamoDB client; times are passed in so tests control them."""
+    """The jobs table, on a boto3 DynamoDB client; times are passed in so tests control them."""
 
-    def __init__(self, client: Any, table_name: str, retention_seconds: int) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, retention_seconds: int) -> None:
         self._client = client
         self._table = table_name
         self._retention = retention_seconds
 
-    def _key(self, inference_id: str) -> dict[str, Any]:
+    def _key(self, inference_id: str) -> dict[str, AttributeValueTypeDef]:
         return {"inferenceId": {"S": inference_id}}
 
     def _expiry(self, now_s: float) -> int:
@@ -171,8 +220,8 @@ class JobStore:
         job.lease_expires_at = lease_expires_at_ms
         job.claim_token = secrets.token_hex(8)
         job.expires_at = self._expiry(now_s)
-        try:
-            self._client.put_item(
+        written = conditionally(
+            lambda: self._client.put_item(
                 TableName=self._table,
                 Item=job.to_item(),
                 ConditionExpression="attribute_not_exists(inferenceId) OR (#s = :submitting AND leaseExpiresAt < :now)",
@@ -183,17 +232,15 @@ class JobStore:
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            existing = _old_item(exc) if _condition_failed(exc) else None
-            if existing is None:
-                raise
-            return ClaimResult(claimed=False, job=existing)
+        )
+        if isinstance(written, Refused):
+            return ClaimResult(claimed=False, job=written.existing_or_raise())
         return ClaimResult(claimed=True, job=job)
 
     def release(self, job: Job, *, reason: str, now_s: float) -> None:
         """Give a claim back after a transient failure so the next attempt can take it at once."""
-        try:
-            self._client.update_item(
+        conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(job.inference_id),
                 UpdateExpression="SET leaseExpiresAt = :zero, lastError = :reason, expiresAt = :exp ADD attempts :one",
@@ -208,16 +255,13 @@ class JobStore:
                     ":token": {"S": job.claim_token or ""},
                 },
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        )
 
     def mark_submitted(
         self, job: Job, *, output_location: str | None, failure_location: str | None, submitted_at: str, now_s: float
     ) -> bool:
         """SUBMITTING → SUBMITTED. False when a notification already finished the job (fast endpoints)."""
-        names = {"#s": "status"}
-        values: dict[str, Any] = {
+        values: dict[str, AttributeValueTypeDef] = {
             ":submitted": {"S": JobStatus.SUBMITTED},
             ":submitting": {"S": JobStatus.SUBMITTING},
             ":token": {"S": job.claim_token or ""},
@@ -229,20 +273,17 @@ class JobStore:
             if value:
                 sets.append(f"{attr} = :{attr}")
                 values[f":{attr}"] = {"S": value}
-        try:
-            self._client.update_item(
+        written = conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(job.inference_id),
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE leaseExpiresAt",
                 ConditionExpression="#s = :submitting AND claimToken = :token",
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return False
-            raise
-        return True
+        )
+        return not isinstance(written, Refused)
 
     def finish(
         self, inference_id: str, terminal: Terminal, *, publish_lease_until_ms: int, now_s: float
@@ -251,37 +292,19 @@ class JobStore:
 
         Returns the record after the write, or as it was when it was not open (a duplicate).
         """
-        values: dict[str, Any] = {
+        data_sets, data_values = terminal.update_clauses()
+        sets = ["#s = :status", "eventPending = :true", "publishLeaseUntil = :lease", "expiresAt = :exp", *data_sets]
+        values: dict[str, AttributeValueTypeDef] = {
             ":status": {"S": terminal.status},
             ":submitting": {"S": JobStatus.SUBMITTING},
             ":submitted": {"S": JobStatus.SUBMITTED},
             ":true": {"BOOL": True},
             ":lease": {"N": str(publish_lease_until_ms)},
             ":exp": {"N": str(self._expiry(now_s))},
+            **data_values,
         }
-        sets = ["#s = :status", "eventPending = :true", "publishLeaseUntil = :lease", "expiresAt = :exp"]
-        data = {
-            "completedTime": terminal.completed_time,
-            "outputLocation": terminal.output_location,
-            "failureLocation": terminal.failure_location,
-            "failureReason": terminal.failure_reason,
-            "receivedTime": terminal.received_time,
-            "durationMs": terminal.duration_ms,
-            "responseContent": terminal.response_content,
-            "responseEncoding": terminal.response_encoding,
-            "responseContentType": terminal.response_content_type,
-        }
-        for name, value in data.items():
-            if value is not None:
-                sets.append(f"{name} = :{name}")
-                values[f":{name}"] = _serializer.serialize(value)
-        # Locations known from the request (the job) win over what a notification may omit.
-        for name, value in (("endpointName", terminal.endpoint_name), ("inputLocation", terminal.input_location)):
-            if value is not None:
-                sets.append(f"{name} = if_not_exists({name}, :{name})")
-                values[f":{name}"] = {"S": value}
-        try:
-            result = self._client.update_item(
+        written = conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE leaseExpiresAt, claimToken",
@@ -291,14 +314,12 @@ class JobStore:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            existing = _old_item(exc)
-            if existing is None:
-                return self._record_unknown(inference_id, terminal, publish_lease_until_ms, now_s=now_s)
-            return FinishResult(transitioned=False, job=existing)
-        return FinishResult(transitioned=True, job=Job.from_item(result["Attributes"]))
+        )
+        if not isinstance(written, Refused):
+            return FinishResult(transitioned=True, job=Job.from_item(written["Attributes"]))
+        if written.existing is None:
+            return self._record_unknown(inference_id, terminal, publish_lease_until_ms, now_s=now_s)
+        return FinishResult(transitioned=False, job=written.existing)
 
     def _record_unknown(
         self, inference_id: str, terminal: Terminal, publish_lease_until_ms: int, *, now_s: float
@@ -306,44 +327,32 @@ class JobStore:
         """A notification for an id this stack never claimed (someone called the endpoint directly): keep it."""
         job = Job(
             inference_id=inference_id,
-            status=terminal.status,
-            input_location=terminal.input_location,
-            endpoint_name=terminal.endpoint_name,
-            output_location=terminal.output_location,
-            failure_location=terminal.failure_location,
-            failure_reason=terminal.failure_reason,
-            received_time=terminal.received_time,
-            completed_time=terminal.completed_time,
-            duration_ms=terminal.duration_ms,
-            response_content=terminal.response_content,
-            response_encoding=terminal.response_encoding,
-            response_content_type=terminal.response_content_type,
+            **terminal.job_fields(),
             event_pending=True,
             publish_lease_until=publish_lease_until_ms,
             origin="notification",
             expires_at=self._expiry(now_s),
         )
-        try:
-            self._client.put_item(
+        written = conditionally(
+            lambda: self._client.put_item(
                 TableName=self._table,
                 Item=job.to_item(),
                 ConditionExpression="attribute_not_exists(inferenceId)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            existing = _old_item(exc) if _condition_failed(exc) else None
-            if existing is None:
-                raise
-            # Raced with a claim or another notification: act on what is there now.
-            if existing.status in OPEN:
-                return self.finish(inference_id, terminal, publish_lease_until_ms=publish_lease_until_ms, now_s=now_s)
-            return FinishResult(transitioned=False, job=existing)
-        return FinishResult(transitioned=True, job=job)
+        )
+        if not isinstance(written, Refused):
+            return FinishResult(transitioned=True, job=job)
+        existing = written.existing_or_raise()
+        # Raced with a claim or another notification: act on what is there now.
+        if existing.status in OPEN:
+            return self.finish(inference_id, terminal, publish_lease_until_ms=publish_lease_until_ms, now_s=now_s)
+        return FinishResult(transitioned=False, job=existing)
 
     def take_publish_lease(self, inference_id: str, *, lease_until_ms: int, now_ms: int) -> Job | None:
         """Take over an owed event whose publisher died (its lease ran out). None when someone else has it."""
-        try:
-            result = self._client.update_item(
+        written = conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
                 UpdateExpression="SET publishLeaseUntil = :lease",
@@ -356,36 +365,29 @@ class JobStore:
                 },
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                return None
-            raise
-        return Job.from_item(result["Attributes"])
+        )
+        return None if isinstance(written, Refused) else Job.from_item(written["Attributes"])
 
     def release_publish_lease(self, inference_id: str) -> None:
         """After a failed publish, let the retry take the event over at once instead of waiting for the lease."""
-        try:
-            self._client.update_item(
+        conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
                 UpdateExpression="SET publishLeaseUntil = :zero",
                 ConditionExpression="eventPending = :true",
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":true": {"BOOL": True}},
             )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        )
 
     def clear_event_pending(self, inference_id: str, *, published_at: str) -> None:
-        try:
-            self._client.update_item(
+        # A refusal means another delivery cleared it first: the event is on the bus, which is all that matters.
+        conditionally(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
                 UpdateExpression="SET eventPublishedAt = :at REMOVE eventPending, publishLeaseUntil",
                 ConditionExpression="eventPending = :true",
                 ExpressionAttributeValues={":at": {"S": published_at}, ":true": {"BOOL": True}},
             )
-        except ClientError as exc:
-            # Another delivery cleared it first: the event is on the bus, which is all that matters here.
-            if not _condition_failed(exc):
-                raise
+        )

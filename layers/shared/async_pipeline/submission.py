@@ -7,23 +7,31 @@ cannot take, call ``InvokeEndpointAsync``, confirm. Duplicate or concurrent deli
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from async_pipeline import completion, content_types, inference_ids, s3_events
-from async_pipeline.completion import Clock, Publisher
+from async_pipeline.batch_reports import BatchReport, RecordFailure
+from async_pipeline.clock import Clock
+from async_pipeline.completion import Publisher
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.s3_events import S3ObjectCreated
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectRequestTypeDef
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sagemaker_runtime.type_defs import InvokeEndpointAsyncInputTypeDef
 
 MAX_INPUT_BYTES = 1_000_000_000  # InvokeEndpointAsync reads up to 1 GB from S3
 MAX_INPUT_LOCATION = 1024  # characters of InputLocation (botocore checks minimum lengths only, not maximums)
 _MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
 
-class Action(StrEnum):
+class SubmissionAction(StrEnum):
     SUBMITTED = "submitted"
     DUPLICATE = "duplicate"  # already submitted (or finished) for this object version
     IN_PROGRESS = "in_progress"  # a live invocation holds the claim
@@ -46,20 +54,11 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    action: Action
+class SubmissionOutcome:
+    action: SubmissionAction
     uri: str | None = None
     inference_id: str | None = None
     reason: str | None = None
-
-
-@dataclass(slots=True)
-class BatchReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def count(self, action: Action) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.action is action)
 
 
 def _error_code(exc: ClientError) -> str:
@@ -71,14 +70,16 @@ def _error_message(exc: ClientError) -> str:
 
 
 class Submitter:
-    def __init__(self, settings: Settings, store: JobStore, s3: Any, runtime: Any, publisher: Publisher) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, s3: S3Client, runtime: SageMakerRuntimeClient, publisher: Publisher
+    ) -> None:
         self._settings = settings
         self._store = store
         self._s3 = s3
         self._runtime = runtime
         self._publisher = publisher
 
-    def submit(self, obj: S3ObjectCreated, clock: Clock) -> Outcome:
+    def submit(self, obj: S3ObjectCreated, clock: Clock) -> SubmissionOutcome:
         identity = inference_ids.identify(obj)
         job = Job(
             inference_id=identity.inference_id,
@@ -100,7 +101,7 @@ class Submitter:
             reason = str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
             self._store.release(job, reason=reason, now_s=clock.now_s())
             raise
-        if isinstance(accepted, Outcome):
+        if isinstance(accepted, SubmissionOutcome):
             return accepted
         # The endpoint has the request. Whatever happens to the confirmation, the claim must not be released:
         # a retry would invoke a second time. An unconfirmed SUBMITTING job is finished by its notification.
@@ -113,19 +114,25 @@ class Submitter:
                 now_s=clock.now_s(),
             )
         except (ClientError, BotoCoreError) as exc:
-            return Outcome(Action.SUBMITTED, obj.uri, job.inference_id, f"submitted; confirmation not recorded: {exc}")
-        return Outcome(Action.SUBMITTED, obj.uri, job.inference_id)
+            return SubmissionOutcome(
+                SubmissionAction.SUBMITTED, obj.uri, job.inference_id, f"submitted; confirmation not recorded: {exc}"
+            )
+        return SubmissionOutcome(SubmissionAction.SUBMITTED, obj.uri, job.inference_id)
 
-    def _already_claimed(self, obj: S3ObjectCreated, existing: Job, clock: Clock) -> Outcome:
+    def _already_claimed(self, obj: S3ObjectCreated, existing: Job, clock: Clock) -> SubmissionOutcome:
         if existing.owes_event(clock.now_ms()):
             completion.publish_owed(self._store, self._publisher, existing, clock)
-            return Outcome(Action.REPUBLISHED, obj.uri, existing.inference_id, existing.failure_reason)
+            return SubmissionOutcome(
+                SubmissionAction.REPUBLISHED, obj.uri, existing.inference_id, existing.failure_reason
+            )
         if existing.status is JobStatus.SUBMITTING:
-            return Outcome(Action.IN_PROGRESS, obj.uri, existing.inference_id)
-        return Outcome(Action.DUPLICATE, obj.uri, existing.inference_id, f"already {existing.status}")
+            return SubmissionOutcome(SubmissionAction.IN_PROGRESS, obj.uri, existing.inference_id)
+        return SubmissionOutcome(
+            SubmissionAction.DUPLICATE, obj.uri, existing.inference_id, f"already {existing.status}"
+        )
 
-    def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> Outcome | Mapping[str, Any]:
-        """Call the endpoint for a claimed job: its response, or the Outcome of a rejection."""
+    def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> SubmissionOutcome | Mapping[str, Any]:
+        """Call the endpoint for a claimed job: its response, or the outcome of a rejection."""
         try:
             head = self._head(obj)
         except ClientError as exc:
@@ -153,7 +160,7 @@ class Submitter:
         content_type, _source = content_types.choose(
             head.get("ContentType"), obj.key, self._settings.default_content_type
         )
-        request: dict[str, Any] = {
+        request: InvokeEndpointAsyncInputTypeDef = {
             "EndpointName": self._settings.endpoint_name,
             "InputLocation": obj.uri,
             "ContentType": content_type,
@@ -180,13 +187,13 @@ class Submitter:
         return response
 
     def _head(self, obj: S3ObjectCreated) -> Mapping[str, Any]:
-        params = {"Bucket": obj.bucket, "Key": obj.key}
+        params: HeadObjectRequestTypeDef = {"Bucket": obj.bucket, "Key": obj.key}
         if obj.version_id:
             params["VersionId"] = obj.version_id
         response: Mapping[str, Any] = self._s3.head_object(**params)
         return response
 
-    def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> Outcome:
+    def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> SubmissionOutcome:
         terminal = Terminal(
             status=JobStatus.FAILED,
             completed_time=clock.now_iso(),
@@ -197,24 +204,25 @@ class Submitter:
             input_location=obj.uri,
         )
         completion.finalize(self._store, self._publisher, job.inference_id, terminal, clock)
-        return Outcome(Action.REJECTED, obj.uri, job.inference_id, reason)
+        return SubmissionOutcome(SubmissionAction.REJECTED, obj.uri, job.inference_id, reason)
 
 
-def submit_event(event: Mapping[str, Any], submitter: Submitter, clock: Clock) -> BatchReport:
+def submit_event(event: Mapping[str, Any], submitter: Submitter, clock: Clock) -> BatchReport[SubmissionOutcome]:
     """Handle every record of an S3 event; failures are collected, not raised, so every record gets its turn."""
-    report = BatchReport()
+    report: BatchReport[SubmissionOutcome] = BatchReport()
     for result in s3_events.parse_event(event):
         if result.error is not None:
-            report.failures.append(f"record {result.index}: {result.error}")
+            report.failures.append(RecordFailure(f"record {result.index}: {result.error}", result.index))
             continue
         if result.skip_reason is not None or result.obj is None:
             uri = result.obj.uri if result.obj else None
-            report.outcomes.append(Outcome(Action.IGNORED, uri, reason=result.skip_reason))
+            report.outcomes.append(SubmissionOutcome(SubmissionAction.IGNORED, uri, reason=result.skip_reason))
             continue
+        where = f"record {result.index} ({result.obj.uri})"
         try:
             report.outcomes.append(submitter.submit(result.obj, clock))
         except (TransientFailure, inference_ids.MissingObjectVersion) as exc:
-            report.failures.append(f"record {result.index} ({result.obj.uri}): {exc}")
+            report.failures.append(RecordFailure(f"{where}: {exc}", result.index, exc))
         except Exception as exc:  # one record's surprise must not cost the others their turn
-            report.failures.append(f"record {result.index} ({result.obj.uri}): {type(exc).__name__}: {exc}")
+            report.failures.append(RecordFailure(f"{where}: {type(exc).__name__}: {exc}", result.index, exc))
     return report

@@ -1,4 +1,7 @@
-"""The Lambda handler behind both SageMaker notification topics; each topic's function binds its own topic."""
+"""The Lambda handler behind both SageMaker notification topics; each topic's function binds its own topic.
+
+The use case (``completion.complete_event``) reports what became of each record; the handler logs and counts it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from async_pipeline import completion, sns_events, wiring
-from async_pipeline.completion import Action
+from async_pipeline import completion, wiring
+from async_pipeline.completion import CompletionAction
 
 METRICS = {
-    Action.RECORDED: None,  # counted per status below
-    Action.REPUBLISHED: None,
-    Action.DUPLICATE: "DuplicateDeliveries",
-    Action.TEST_NOTIFICATION: "TestNotificationsSkipped",
+    CompletionAction.RECORDED: None,  # counted per status below
+    CompletionAction.REPUBLISHED: None,
+    CompletionAction.DUPLICATE: "DuplicateDeliveries",
+    CompletionAction.TEST_NOTIFICATION: "TestNotificationsSkipped",
 }
 
 
@@ -23,7 +26,7 @@ class NotificationFailed(RuntimeError):
     """At least one record could not be handled; Lambda retries the event, then sends it to the dead-letter queue."""
 
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[dict[str, Any], wiring.LambdaContext], dict[str, Any]]
 
 
 def build(topic_variable: str) -> Handler:
@@ -31,31 +34,16 @@ def build(topic_variable: str) -> Handler:
     logger = Logger()
     metrics = Metrics()
 
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: wiring.LambdaContext) -> dict[str, Any]:
         clock = wiring.clock(context)
-        expected_topic = wiring.require(topic_variable)
-        counts: dict[str, int] = {}
-        failures: list[str] = []
-        try:
-            records = sns_events.records(event)
-        except sns_events.MalformedSnsRecord as exc:
-            records, failures = [], [str(exc)]
-        for raw in records:
-            try:
-                record = sns_events.parse_record(raw)
-                outcome = completion.handle_record(
-                    record,
-                    expected_topic_arn=expected_topic,
-                    store=wiring.job_store(),
-                    publisher=wiring.publisher(),
-                    clock=clock,
-                )
-            except Exception as exc:  # every record gets its turn; the invocation fails after the loop
-                logger.exception("notification not handled", extra={"reason": str(exc)})
-                metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
-                failures.append(f"{type(exc).__name__}: {exc}")
-                continue
-            counts[outcome.action] = counts.get(outcome.action, 0) + 1
+        report = completion.complete_event(
+            event,
+            expected_topic_arn=wiring.require(topic_variable),
+            store=wiring.job_store,
+            publisher=wiring.publisher,
+            clock=clock,
+        )
+        for outcome in report.outcomes:
             logger.info(
                 "notification handled",
                 extra={"action": outcome.action, "inferenceId": outcome.inference_id, "status": outcome.status},
@@ -67,9 +55,14 @@ def build(topic_variable: str) -> Handler:
             name = METRICS[outcome.action]
             if name:
                 metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-        if failures:
-            raise NotificationFailed(f"{len(failures)} record(s) not handled: " + "; ".join(failures))
-        return {"handled": counts}
+        for failure in report.failures:
+            if failure.index is None:  # the event as a whole (no records): named in the error below only
+                continue
+            logger.error("notification not handled", extra={"reason": str(failure.error)}, exc_info=failure.error)
+            metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=1)
+        if report.failures:
+            raise NotificationFailed(f"{len(report.failures)} record(s) not handled: " + report.failure_summary())
+        return {"handled": report.counts()}
 
     # Logger (Lambda context in every line) and Metrics (EMF) around it; the Tracer only where tracing is on.
     return wiring.instrument(handle, logger=logger, metrics=metrics)

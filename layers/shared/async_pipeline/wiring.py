@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from async_pipeline.completion import Clock
+from async_pipeline.clock import Clock
 from async_pipeline.jobs import JobStore
 from async_pipeline.result_events import EventPublisher
 
@@ -94,6 +94,17 @@ def submitter() -> Submitter:
         invocation_timeout_seconds=_optional_int("INVOCATION_TIMEOUT_SECONDS"),
     )
     return Submitter(settings, job_store(), client("s3"), client("sagemaker-runtime"), publisher())
+
+
+# Every per-container cache above: what :func:`reset` clears.
+_CACHED = (client, job_store, publisher, submitter)
+
+
+def reset() -> None:
+    """Forget every cached client and domain object: the next use builds them again, from the environment and
+    the boto3 setup of that moment (tests and benchmarks enter and leave AWS mocks)."""
+    for cached in _CACHED:
+        cached.cache_clear()
 
 
 def clock(context: LambdaContext) -> Clock:
