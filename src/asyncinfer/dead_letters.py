@@ -44,7 +44,7 @@ def load_body(text: str) -> dict[str, Any]:
     return body
 
 
-def classify(body: Mapping[str, Any]) -> Kind:
+def classify(body: Mapping[str, object]) -> Kind:
     """Which service put the message there, from its shape."""
     if "requestContext" in body and "requestPayload" in body:  # Lambda's on-failure destination record
         return "lambda"
@@ -84,7 +84,7 @@ def parse(message_id: str, body_text: str) -> DeadLetter:
     return DeadLetter(message_id, "unknown", "?", NOT_OURS)
 
 
-def _lambda_record(message_id: str, body: Mapping[str, Any]) -> DeadLetter:
+def _lambda_record(message_id: str, body: Mapping[str, object]) -> DeadLetter:
     context = _mapping(body.get("requestContext"))
     arn = str(context.get("functionArn", "?"))
     function = arn.split(":")[6] if arn.count(":") >= 6 else arn
@@ -98,11 +98,11 @@ def _lambda_record(message_id: str, body: Mapping[str, Any]) -> DeadLetter:
     return DeadLetter(message_id, "lambda", function, reason, ids, uris)
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
+def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _s3_ids(event: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def _s3_ids(event: Mapping[str, object]) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     uris: list[str] = []
     for result in s3_events.parse_event(event):
@@ -116,7 +116,7 @@ def _s3_ids(event: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return ids, uris
 
 
-def _sns_ids(event: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def _sns_ids(event: Mapping[str, object]) -> tuple[list[str], list[str]]:
     ids: list[str] = []
     uris: list[str] = []
     try:
