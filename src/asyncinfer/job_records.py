@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from async_pipeline.jobs import Job
 
 from asyncinfer.target import Target
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import ScanInputPaginateTypeDef
+
 
 def list_jobs(target: Target, status: str | None = None, limit: int | None = None) -> list[Job]:
-    dynamodb = target.client("dynamodb")
-    request: dict[str, Any] = {"TableName": target.outputs["JobsTableName"]}
+    dynamodb: DynamoDBClient = target.client("dynamodb")
+    request: ScanInputPaginateTypeDef = {"TableName": target.outputs["JobsTableName"]}
     if status:
         request |= {
             "FilterExpression": "#s = :s",

@@ -18,14 +18,22 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from async_pipeline import s3_uris
 from async_pipeline.jobs import Job, JobStatus
 from botocore.exceptions import BotoCoreError, ClientError
 
+from asyncinfer import dead_letters
 from asyncinfer.job_records import list_jobs
 from asyncinfer.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef, HeadObjectOutputTypeDef, HeadObjectRequestTypeDef
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 STALE_CLAIM_SECONDS = 300  # a redrive claim older than this was abandoned (its run died) and may be taken again
 REDRIVE_OF = "redrive-of"  # metadata of a redriven copy: the inference id of the job it re-submits
@@ -34,7 +42,7 @@ DRY_RUN_HIDE_SECONDS = 30  # a dry run hides what it has listed, then gives it b
 
 @dataclass(frozen=True)
 class Action:
-    source: str  # "job" | "lambda" | "sns" | "events" | "unknown"
+    source: Literal["job"] | dead_letters.Kind
     subject: str  # inference id, function, topic …
     outcome: str  # what was (or, with --dry-run, would be) done
     reason: str = ""
@@ -59,7 +67,8 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
         return Action(
             "job", job.inference_id, f"would copy s3://{bucket}/{key} to a new version", job.failure_reason or ""
         )
-    dynamodb, s3 = target.client("dynamodb"), target.client("s3")
+    dynamodb: DynamoDBClient = target.client("dynamodb")
+    s3: S3Client = target.client("s3")
     table = target.outputs["JobsTableName"]
     now = int(time.time())
     token = secrets.token_hex(8)
@@ -82,7 +91,7 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return Action("job", job.inference_id, "skipped: already redriven (or being redriven)")
         raise
-    source: dict[str, str] = {"Bucket": bucket, "Key": key}
+    source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
     if job.version_source == "versionId" and job.object_version:
         source["VersionId"] = job.object_version
     if "redriveClaimedAt" in job.extra:
@@ -91,11 +100,11 @@ def redrive_job(target: Target, job: Job, dry_run: bool) -> Action:
         if earlier is not None:
             _record_redrive(dynamodb, table, job.inference_id, token, earlier)
             return Action("job", job.inference_id, f"recorded an earlier redrive (version {earlier})")
-    head = _head(s3, "the input object version", source)
+    head = _head(s3, "the input object version", bucket, key, source.get("VersionId"))
     if isinstance(head, Unreadable):
         _release(dynamodb, table, job.inference_id, token)
         return Action("job", job.inference_id, head.outcome, head.reason)
-    current = _head(s3, "the key's current object", {"Bucket": bucket, "Key": key})
+    current = _head(s3, "the key's current object", bucket, key)
     if isinstance(current, Unreadable):
         _release(dynamodb, table, job.inference_id, token)
         return Action("job", job.inference_id, current.outcome, current.reason)
@@ -141,9 +150,14 @@ class Unreadable:
     reason: str
 
 
-def _head(s3: Any, what: str, request: dict[str, str]) -> dict[str, Any] | Unreadable:
+def _head(
+    s3: S3Client, what: str, bucket: str, key: str, version_id: str | None = None
+) -> HeadObjectOutputTypeDef | Unreadable:
+    request: HeadObjectRequestTypeDef = {"Bucket": bucket, "Key": key}
+    if version_id is not None:
+        request["VersionId"] = version_id
     try:
-        return dict(s3.head_object(**request))
+        return s3.head_object(**request)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code"))
         if code in ("404", "NoSuchKey", "NoSuchVersion"):  # a key deleted since has a delete marker on top
@@ -151,7 +165,7 @@ def _head(s3: Any, what: str, request: dict[str, str]) -> dict[str, Any] | Unrea
         return Unreadable(f"failed: cannot read {what}", f"{code}: {exc}")
 
 
-def _record_redrive(dynamodb: Any, table: str, inference_id: str, token: str, version: str) -> None:
+def _record_redrive(dynamodb: DynamoDBClient, table: str, inference_id: str, token: str, version: str) -> None:
     dynamodb.update_item(
         TableName=table,
         Key={"inferenceId": {"S": inference_id}},
@@ -161,7 +175,7 @@ def _record_redrive(dynamodb: Any, table: str, inference_id: str, token: str, ve
     )
 
 
-def _release(dynamodb: Any, table: str, inference_id: str, token: str) -> None:
+def _release(dynamodb: DynamoDBClient, table: str, inference_id: str, token: str) -> None:
     """Give a claim back (nothing was copied), so that a later run may try again."""
     with contextlib.suppress(ClientError):
         dynamodb.update_item(
@@ -173,7 +187,7 @@ def _release(dynamodb: Any, table: str, inference_id: str, token: str) -> None:
         )
 
 
-def _earlier_redrive(s3: Any, bucket: str, key: str, inference_id: str) -> str | None:
+def _earlier_redrive(s3: S3Client, bucket: str, key: str, inference_id: str) -> str | None:
     """The version of ``key`` a previous redrive of ``inference_id`` made, if any (its metadata names the job)."""
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
         for version in page.get("Versions", []):
@@ -185,8 +199,8 @@ def _earlier_redrive(s3: Any, bucket: str, key: str, inference_id: str) -> str |
     return None
 
 
-def _messages(target: Target, visibility: int) -> Iterator[dict[str, Any]]:
-    sqs = target.client("sqs")
+def _messages(target: Target, visibility: int) -> Iterator[MessageTypeDef]:
+    sqs: SQSClient = target.client("sqs")
     url = target.outputs["DeadLetterQueueUrl"]
     seen: set[str] = set()
     while True:
@@ -201,18 +215,8 @@ def _messages(target: Target, visibility: int) -> Iterator[dict[str, Any]]:
             yield message
 
 
-def classify(body: dict[str, Any]) -> str:
-    if "requestContext" in body and "requestPayload" in body:
-        return "lambda"
-    if body.get("Type") == "Notification" and "TopicArn" in body:
-        return "sns"
-    if "detail-type" in body and "source" in body:
-        return "events"
-    return "unknown"
-
-
 def replay(target: Target, body: dict[str, Any], dry_run: bool) -> Action:
-    kind = classify(body)
+    kind = dead_letters.classify(body)
     if kind == "lambda":
         function = body["requestContext"]["functionArn"].rsplit(":$LATEST", 1)[0]
         reason = str(body.get("responsePayload", {}).get("errorMessage", ""))
@@ -237,14 +241,14 @@ def replay(target: Target, body: dict[str, Any], dry_run: bool) -> Action:
             str(body["detail"].get("inferenceId", "")),
             "would deliver to the results queue" if dry_run else "delivered to the results queue",
         )
-    return Action("unknown", "?", "left in the queue: not a message this pipeline puts there")
+    return Action("unknown", "?", f"left in the queue: {dead_letters.NOT_OURS}")
 
 
 def replay_dead_letters(target: Target, dry_run: bool, limit: int | None = None) -> list[Action]:
     """Replay the messages that are in the queue now; what arrives meanwhile (a replay that failed again) waits
     for the next run, so a message that keeps failing cannot make a run go round forever. A replay that fails
     leaves its message in the queue, with the error, and the run goes on."""
-    sqs = target.client("sqs")
+    sqs: SQSClient = target.client("sqs")
     url = target.outputs["DeadLetterQueueUrl"]
     counts = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -261,17 +265,15 @@ def replay_dead_letters(target: Target, dry_run: bool, limit: int | None = None)
             if len(actions) >= limit:
                 break
             try:
-                body = json.loads(message["Body"])
-            except ValueError:
-                actions.append(Action("unknown", message["MessageId"], "left in the queue: not JSON"))
-                continue
-            if not isinstance(body, dict):
-                actions.append(Action("unknown", message["MessageId"], "left in the queue: not a JSON object"))
+                body = dead_letters.load_body(message["Body"])
+            except dead_letters.UnreadableBody as exc:
+                actions.append(Action("unknown", message["MessageId"], f"left in the queue: {exc}"))
                 continue
             try:
                 action = replay(target, body, dry_run)
             except (ClientError, BotoCoreError, KeyError, TypeError) as exc:
-                actions.append(Action(classify(body), message["MessageId"], "failed: left in the queue", str(exc)))
+                kind = dead_letters.classify(body)
+                actions.append(Action(kind, message["MessageId"], "failed: left in the queue", str(exc)))
                 continue
             actions.append(action)
             if not dry_run and action.source != "unknown":

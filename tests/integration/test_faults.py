@@ -19,9 +19,10 @@ from typing import Any
 
 import boto3
 import pytest
+from async_pipeline.inference_ids import of_version
 from async_pipeline.notifications import STATUS_FAILED, InferenceNotification
 
-from asyncinfer import faults, results, soak
+from asyncinfer import dead_letters, faults, results
 from asyncinfer.faults import CATALOGUE, FaultInjector, FaultPlan, FaultSpecError
 from asyncinfer.local.chaos_proxy import ChaosProxy
 from asyncinfer.local.lambda_runtime import AsyncInvoker, InvocationResult
@@ -278,10 +279,10 @@ def test_dead_letters_name_their_inputs_and_reasons() -> None:
             "ServiceUnavailable down",
         },
     }
-    entry = soak.parse_dead_letter("m1", json.dumps(lambda_record))
+    entry = dead_letters.parse("m1", json.dumps(lambda_record))
     assert entry.kind == "lambda" and entry.source == "stack-SubmitterFunction"
     assert entry.input_uris == ["s3://in/a bé.csv"]
-    assert entry.inference_ids == [soak._identity("in", "a bé.csv", "v1")]
+    assert entry.inference_ids == [of_version("in", "a bé.csv", "v1")]
     assert results.normalize_reason(entry.reason) == (
         "RetriesExhausted: SubmissionFailed: N record(s) failed: record N (s3://...): InvokeEndpointAsync s3://...: "
         "ServiceUnavailable down"
@@ -301,10 +302,10 @@ def test_dead_letters_name_their_inputs_and_reasons() -> None:
         "TopicArn": "arn:aws:sns:us-east-1:1:stack-ErrorTopic",
         "Message": json.dumps(notification),
     }
-    entry = soak.parse_dead_letter("m2", json.dumps(sns))
+    entry = dead_letters.parse("m2", json.dumps(sns))
     assert (entry.kind, entry.source) == ("sns", "stack-ErrorTopic")
     assert entry.inference_ids == ["abc"]
-    assert soak.parse_dead_letter("m3", "not json").kind == "unknown"
+    assert dead_letters.parse("m3", "not json").kind == "unknown"
 
 
 # --- each fault strikes on the local stack, and the promise holds --------------------------------------------------

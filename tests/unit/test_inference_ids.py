@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 from async_pipeline import content_types
-from async_pipeline.inference_ids import MAX_LENGTH, MissingObjectVersion, identify
+from async_pipeline.inference_ids import MAX_LENGTH, MissingObjectVersion, identify, of_version
 from async_pipeline.s3_events import parse_record
 
 from tests.samples import load_event
@@ -57,3 +57,17 @@ def test_content_type_object_then_extension_then_default(
     object_type: str | None, key: str, expected: tuple[str, str]
 ) -> None:
     assert content_types.choose(object_type, key, "text/csv") == expected
+
+
+def test_a_known_object_version_has_the_id_its_events_get() -> None:
+    obj = _obj()
+    assert obj.version_id is not None
+    assert of_version(obj.bucket, obj.key, obj.version_id) == identify(obj).inference_id
+    # Any event of that version names it, whatever else it carries.
+    assert (
+        of_version(obj.bucket, obj.key, obj.version_id)
+        == identify(dataclasses.replace(obj, sequencer="0B")).inference_id
+    )
+    assert of_version(obj.bucket, obj.key, "another-version") != identify(obj).inference_id
+    with pytest.raises(MissingObjectVersion):
+        of_version(obj.bucket, obj.key, None)

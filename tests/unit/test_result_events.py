@@ -71,3 +71,26 @@ def test_schema_rejects_what_the_contract_forbids() -> None:
         validate_result_detail({**detail, "failureReason": "x"})
     with pytest.raises(jsonschema.ValidationError):
         validate_result_detail({k: v for k, v in detail.items() if k != "outputLocation"})
+
+
+def test_a_received_envelope_reads_back_through_the_accessors() -> None:
+    completed = result_events.build(_job())
+    envelope = {
+        "id": "e-1",
+        "source": result_events.SOURCE,
+        "detail-type": completed.detail_type,
+        "detail": completed.detail,
+    }
+    event = result_events.from_envelope(envelope)
+    assert (event.inference_id, event.status, event.input_location) == ("a" * 64, "COMPLETED", "s3://in/k ü.csv")
+    assert (event.location, event.failure_reason) == ("s3://out/output/x.out", None)
+    failed = result_events.build(_job(status=JobStatus.FAILED, failure_reason="ClientError: 415"))
+    assert (failed.status, failed.location, failed.failure_reason) == (
+        "FAILED",
+        "s3://out/failure/x.out",
+        "ClientError: 415",
+    )
+    with pytest.raises(ValueError, match="not a result event"):
+        result_events.from_envelope({**envelope, "source": "elsewhere"})
+    with pytest.raises(ValueError, match="without a detail"):
+        result_events.from_envelope({**envelope, "detail": None})

@@ -1,7 +1,8 @@
 """The soak's audit finds every kind of broken promise (so that a green soak means something).
 
-A moto world holds six inputs, each in a different state; the audit must classify each one and list a violation for
-each kind of breach. Dead-letter entries are parsed from the shape Lambda's on-failure destination really writes.
+The judgement is a pure function of a snapshot: most tests build the snapshot by hand, each input in a different
+state, and check that each one is classified and that each kind of breach is a violation. Dead-letter entries are
+parsed from the shape Lambda's on-failure destination really writes. One test reads a snapshot from a moto world.
 """
 
 from __future__ import annotations
@@ -10,83 +11,108 @@ import json
 import time
 from typing import Any
 
+from async_pipeline import inference_ids, result_events
 from async_pipeline.jobs import Job, JobStatus
+from async_pipeline.s3_events import encode_key
+from async_pipeline.s3_uris import format_uri
 
-from asyncinfer import soak, target
+from asyncinfer import dead_letters, target
+from asyncinfer.dead_letters import DeadLetter
+from asyncinfer.local.failure_reasons import UNWRITTEN_FAILURE
+from asyncinfer.soak import judge, snapshot
+from asyncinfer.soak.collectors import received_event
+from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot, Upload
 from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World
 from tests.samples import load_event
 
 PREFIX = "soak/audit/"
+UPLOADED_AT = 1_000.0
 
 
-def _stack() -> target.Target:
-    outputs = {"InputBucketName": INPUT_BUCKET, "OutputBucketName": OUTPUT_BUCKET, "JobsTableName": "jobs"}
-    return target.Target(name="audit", region="us-east-1", outputs=outputs)
-
-
-def _upload(world: World, name: str, expected: str = "COMPLETED") -> soak.Input:
+def _upload(name: str, expected: str = "COMPLETED") -> Upload:
     key = PREFIX + name
-    version = world.put_object(key)["VersionId"]
-    uri = f"s3://{INPUT_BUCKET}/{key}"
-    return soak.Input(key, uri, version, soak._identity(INPUT_BUCKET, key, version), expected, time.time())
+    version = f"v-{name}"
+    iid = inference_ids.of_version(INPUT_BUCKET, key, version)
+    return Upload(key, format_uri(INPUT_BUCKET, key), version, iid, expected, UPLOADED_AT)
 
 
-def _job(world: World, upload: soak.Input, status: JobStatus, output: str | None = None, **extra: Any) -> None:
+def _job(upload: Upload, status: JobStatus, output: str | None = None, **extra: Any) -> Job:
     job = Job(inference_id=upload.inference_id, status=status, input_location=upload.uri, **extra)
     if output is not None and status is JobStatus.COMPLETED:
         job.output_location = output
-    world.dynamodb.put_item(TableName="jobs", Item=job.to_item())
+    return job
 
 
-def _output(world: World, upload: soak.Input) -> str:
-    key = f"output/{upload.inference_id}.out"
-    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=b"0.5\n")
-    return f"s3://{OUTPUT_BUCKET}/{key}"
+def _output(upload: Upload) -> str:
+    return format_uri(OUTPUT_BUCKET, f"output/{upload.inference_id}.out")
 
 
 def _event(
-    upload: soak.Input, status: str, location: str | None, event_id: str, reason: str | None = None
-) -> soak.Event:
-    return soak.Event(event_id, upload.inference_id, status, upload.uri, location, reason, time.time())
+    upload: Upload, status: str, location: str | None, event_id: str, reason: str | None = None, after: float = 2.0
+) -> ReceivedEvent:
+    return ReceivedEvent(event_id, upload.inference_id, status, upload.uri, location, reason, UPLOADED_AT + after)
 
 
-def _dead_letter(upload: soak.Input, message_id: str = "m-1") -> soak.DeadLetter:
+def _dead_letter(upload: Upload, message_id: str = "m-1") -> DeadLetter:
     """Lambda's on-failure record for the submitter, carrying the S3 event of ``upload``."""
-    from async_pipeline.s3_events import encode_key
-
     record = load_event("lambda-on-failure-record.json")
-    obj = record["requestPayload"]["Records"][0]["s3"]["object"]
-    obj.update(key=encode_key(upload.key), versionId=upload.version_id)
-    return soak.parse_dead_letter(message_id, json.dumps(record))
+    s3 = record["requestPayload"]["Records"][0]["s3"]
+    s3["bucket"]["name"] = INPUT_BUCKET
+    s3["object"].update(key=encode_key(upload.key), versionId=upload.version_id)
+    return dead_letters.parse(message_id, json.dumps(record))
 
 
-def test_each_kind_of_broken_promise_is_a_violation(world: World) -> None:
-    stack = _stack()
-    since = time.time()
+def _snapshot(
+    uploads: list[Upload],
+    jobs: list[Job],
+    events: dict[str, list[ReceivedEvent]] | None = None,
+    letters: list[DeadLetter] | None = None,
+    outputs: set[str] | None = None,
+    inputs: dict[str, str] | None = None,
+) -> Snapshot:
+    return Snapshot(
+        run_location=format_uri(INPUT_BUCKET, PREFIX),
+        uploads=uploads,
+        inputs={u.inference_id: u.uri for u in uploads} if inputs is None else inputs,
+        jobs=jobs,
+        events=events or {},
+        dead_letters={letter.message_id: letter for letter in letters or []},
+        outputs=outputs or set(),
+    )
+
+
+def _kinds(violations: list[str]) -> list[str]:
+    return sorted(violation.split(":")[0] for violation in violations)
+
+
+def test_each_kind_of_broken_promise_is_a_violation() -> None:
     fine, twice, lost, contradicted, dangling, dead = (
-        _upload(world, name) for name in ("fine.csv", "twice.csv", "lost.csv", "contra.csv", "dangle.csv", "dlq.csv")
+        _upload(name) for name in ("fine.csv", "twice.csv", "lost.csv", "contra.csv", "dangle.csv", "dlq.csv")
     )
     uploads = [fine, twice, lost, contradicted, dangling, dead]
-    outputs = {upload.key: _output(world, upload) for upload in (fine, twice, lost)}
-    for upload in (fine, twice, lost):  # lost.csv: terminal, but its event never came
-        _job(world, upload, JobStatus.COMPLETED, outputs[upload.key])
-    _job(world, contradicted, JobStatus.FAILED, failure_reason="ClientError: 415")
-    _job(world, dangling, JobStatus.COMPLETED, f"s3://{OUTPUT_BUCKET}/output/missing.out")
-    _job(world, dead, JobStatus.SUBMITTING)
+    outputs = {upload.key: _output(upload) for upload in (fine, twice, lost, contradicted)}
+    missing = format_uri(OUTPUT_BUCKET, "output/missing.out")
+    jobs = [_job(upload, JobStatus.COMPLETED, outputs[upload.key]) for upload in (fine, twice, lost)]
+    # lost.csv: terminal, but its event never came
+    jobs += [
+        _job(contradicted, JobStatus.FAILED, failure_reason="ClientError: 415"),
+        _job(dangling, JobStatus.COMPLETED, missing),
+        _job(dead, JobStatus.SUBMITTING),
+    ]
     events = {
         fine.inference_id: [_event(fine, "COMPLETED", outputs[fine.key], "e1")],
         twice.inference_id: [
             _event(twice, "COMPLETED", outputs[twice.key], "e2"),
             _event(twice, "COMPLETED", outputs[twice.key], "e3"),
         ],
-        contradicted.inference_id: [_event(contradicted, "COMPLETED", _output(world, contradicted), "e4")],
-        dangling.inference_id: [_event(dangling, "COMPLETED", f"s3://{OUTPUT_BUCKET}/output/missing.out", "e5")],
+        contradicted.inference_id: [_event(contradicted, "COMPLETED", outputs[contradicted.key], "e4")],
+        dangling.inference_id: [_event(dangling, "COMPLETED", missing, "e5")],
     }
     letter = _dead_letter(dead)
     assert letter.inference_ids == [dead.inference_id] and "SubmitterFunction" in letter.source
     assert letter.reason.strip()
 
-    result = soak.audit(stack, uploads, PREFIX, events, {letter.message_id: letter}, since)
+    result = judge(_snapshot(uploads, jobs, events, [letter], set(outputs.values())))
 
     assert result.uploaded == 6
     assert result.inputs == 6
@@ -96,66 +122,101 @@ def test_each_kind_of_broken_promise_is_a_violation(world: World) -> None:
     assert result.dead_lettered_inputs == 1
     assert result.lost == 1
     assert not result.ok
-    kinds = sorted(violation.split(":")[0] for violation in result.violations)
-    assert kinds == ["1 contradictions", "1 dangling", "1 duplicates", "1 lost"]
+    assert _kinds(result.violations) == ["1 contradictions", "1 dangling", "1 duplicates", "1 lost"]
     assert any(lost.uri in example for example in result.examples["lost"])
     assert result.dead_letter_reasons and all(": " in reason for reason in result.dead_letter_reasons)
+    # The job and the event both point to the missing object: one dangling input, both named.
+    assert sorted(result.examples["dangling"]) == [
+        f"{dangling.uri}: event points to missing {missing}",
+        f"{dangling.uri}: job points to missing {missing}",
+    ]
+    assert result.dead_letters == [
+        {
+            "messageId": "m-1",
+            "kind": "lambda",
+            "source": letter.source,
+            "reason": letter.reason,
+            "inputs": [dead.uri],
+        }
+    ]
 
 
-def test_a_kept_promise_has_no_violation(world: World) -> None:
-    stack = _stack()
-    since = time.time()
-    done, failed, dead = (_upload(world, name, "COMPLETED") for name in ("a.csv", "b.csv", "c.csv"))
-    output = _output(world, done)
-    _job(world, done, JobStatus.COMPLETED, output)
-    _job(world, failed, JobStatus.FAILED, failure_reason="ClientError: Received client error (415) from model.")
-    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="orphan/x.out", Body=b"1")  # no job points to it
+def test_a_kept_promise_has_no_violation() -> None:
+    done, failed, dead = (_upload(name, "COMPLETED") for name in ("a.csv", "b.csv", "c.csv"))
+    output = _output(done)
+    jobs = [
+        _job(done, JobStatus.COMPLETED, output),
+        _job(failed, JobStatus.FAILED, failure_reason="ClientError: Received client error (415) from model."),
+    ]
     events = {
         done.inference_id: [_event(done, "COMPLETED", output, "e1")],
         failed.inference_id: [
             _event(failed, "FAILED", None, "e2", "ClientError: Received client error (415) from model.")
         ],
     }
-    letter = soak.DeadLetter("m", "lambda", "SubmitterFunction", "RetriesExhausted: x", [dead.inference_id], [dead.uri])
+    letter = DeadLetter("m", "lambda", "SubmitterFunction", "RetriesExhausted: x", [dead.inference_id], [dead.uri])
+    orphan = format_uri(OUTPUT_BUCKET, "orphan/x.out")  # no job points to it
 
-    result = soak.audit(stack, [done, failed, dead], PREFIX, events, {"m": letter}, since)
+    result = judge(_snapshot([done, failed, dead], jobs, events, [letter], {output, orphan}))
 
     assert result.ok, result.violations
     assert (result.inputs, result.accounted, result.result_events) == (3, 3, 2)
     assert (result.completed, result.failed, result.dead_lettered_inputs) == (1, 1, 1)
     assert result.unexpected_outcomes == {"COMPLETED → FAILED: ClientError: Received client error (415) from model.": 1}
     assert result.orphan_outputs == 1
+    assert result.failure_reasons == {"ClientError: Received client error (415) from model.": 1}
+    assert result.latency_p50_seconds == result.latency_p95_seconds == 2.0
 
 
-def test_a_dead_letter_accounts_only_for_what_its_replay_can_finish(world: World) -> None:
+def test_a_dead_letter_accounts_only_for_what_its_replay_can_finish() -> None:
     """A submitter dead letter (say, one of two duplicate deliveries during an outage) does not excuse a finished
     job whose event never arrived: replaying it stops at the claim. It does excuse an open job, or one that still
     owes its event (any replayed delivery publishes it)."""
-    stack = _stack()
-    since = time.time()
-    published, owed, open_job = (_upload(world, name) for name in ("published.csv", "owed.csv", "open.csv"))
-    _job(world, published, JobStatus.COMPLETED, _output(world, published))
-    _job(world, owed, JobStatus.COMPLETED, _output(world, owed), event_pending=True)
-    _job(world, open_job, JobStatus.SUBMITTING)
-    letters = {f"m-{u.key}": _dead_letter(u, f"m-{u.key}") for u in (published, owed, open_job)}
+    published, owed, open_job = (_upload(name) for name in ("published.csv", "owed.csv", "open.csv"))
+    jobs = [
+        _job(published, JobStatus.COMPLETED, _output(published)),
+        _job(owed, JobStatus.COMPLETED, _output(owed), event_pending=True),
+        _job(open_job, JobStatus.SUBMITTING),
+    ]
+    letters = [_dead_letter(u, f"m-{u.key}") for u in (published, owed, open_job)]
+    outputs = {_output(published), _output(owed)}
 
-    result = soak.audit(stack, [published, owed, open_job], PREFIX, {}, letters, since)
+    result = judge(_snapshot([published, owed, open_job], jobs, {}, letters, outputs))
 
     assert (result.lost, result.dead_lettered_inputs) == (1, 2)
     assert published.uri in result.examples["lost"][0] and "cannot finish it" in result.examples["lost"][0]
 
 
-def test_incomplete_records_and_a_file_handled_under_a_second_id_are_violations(world: World) -> None:
-    stack = _stack()
-    since = time.time()
-    bare, unexplained, twice = (_upload(world, name) for name in ("bare.csv", "unexplained.csv", "twice.csv"))
-    _job(world, bare, JobStatus.COMPLETED)  # COMPLETED without its output location
-    _job(world, unexplained, JobStatus.FAILED)  # FAILED without a reason
-    output = _output(world, twice)
-    _job(world, twice, JobStatus.COMPLETED, output)
+def test_an_undelivered_result_event_accounts_for_a_finished_job() -> None:
+    """EventBridge could not deliver the event: the dead letter is the event itself, its replay delivers it."""
+    published = _upload("published.csv")
+    job = _job(published, JobStatus.COMPLETED, _output(published))
+    envelope = {
+        "id": "e-1",
+        "source": result_events.SOURCE,
+        "detail-type": "Inference Completed",
+        "detail": result_events.build(job).detail,
+    }
+    letter = dead_letters.parse("m-1", json.dumps(envelope))
+    assert (letter.kind, letter.inference_ids, letter.input_uris) == ("events", [job.inference_id], [published.uri])
+
+    result = judge(_snapshot([published], [job], {}, [letter], {_output(published)}))
+
+    assert result.ok, result.violations
+    assert (result.lost, result.dead_lettered_inputs, result.accounted) == (0, 1, 1)
+
+
+def test_incomplete_records_and_a_file_handled_under_a_second_id_are_violations() -> None:
+    bare, unexplained, twice = (_upload(name) for name in ("bare.csv", "unexplained.csv", "twice.csv"))
+    output = _output(twice)
     # The same file once more under another id (as a key decoded two ways would give): job and event.
-    stray = soak.Input(twice.key, twice.uri, twice.version_id, "f" * 64, "COMPLETED", time.time())
-    _job(world, stray, JobStatus.COMPLETED, output)
+    stray = Upload(twice.key, twice.uri, twice.version_id, "f" * 64, "COMPLETED", time.time())
+    jobs = [
+        _job(bare, JobStatus.COMPLETED),  # COMPLETED without its output location
+        _job(unexplained, JobStatus.FAILED),  # FAILED without a reason
+        _job(twice, JobStatus.COMPLETED, output),
+        _job(stray, JobStatus.COMPLETED, output),
+    ]
     events = {
         bare.inference_id: [_event(bare, "COMPLETED", None, "e1")],
         unexplained.inference_id: [_event(unexplained, "FAILED", None, "e2")],
@@ -163,8 +224,112 @@ def test_incomplete_records_and_a_file_handled_under_a_second_id_are_violations(
         stray.inference_id: [_event(stray, "COMPLETED", output, "e4")],
     }
 
-    result = soak.audit(stack, [bare, unexplained, twice], PREFIX, events, {}, since)
+    result = judge(_snapshot([bare, unexplained, twice], jobs, events, [], {output}))
 
     assert (result.incomplete, result.strays, result.lost, result.duplicates) == (2, 1, 0, 0)
-    kinds = sorted(violation.split(":")[0] for violation in result.violations)
-    assert kinds == ["1 strays", "2 incomplete"]
+    assert _kinds(result.violations) == ["1 strays", "2 incomplete"]
+    assert result.stray_events == 1  # the event under the second id is no input's
+    assert result.examples["strays"] == [f"{'f' * 64}: {twice.uri}, not an input version's id"]
+
+
+def test_a_failure_object_the_endpoint_could_not_write_is_explained_not_dangling() -> None:
+    explained, unexplained, job_only = (_upload(name, "FAILED") for name in ("x.csv", "y.csv", "z.csv"))
+    gone = {u.key: format_uri(OUTPUT_BUCKET, f"failure/{u.inference_id}-error.out") for u in (explained, unexplained)}
+    gone[job_only.key] = format_uri(OUTPUT_BUCKET, "output/never-written.out")
+    says_so = f"ClientError: Received server error (500) from model. {UNWRITTEN_FAILURE}."
+    jobs = [
+        _job(explained, JobStatus.FAILED, failure_location=gone[explained.key], failure_reason=says_so),
+        _job(unexplained, JobStatus.FAILED, failure_location=gone[unexplained.key], failure_reason="boom"),
+        _job(job_only, JobStatus.COMPLETED, gone[job_only.key]),
+    ]
+    events = {
+        explained.inference_id: [_event(explained, "FAILED", gone[explained.key], "e1", says_so)],
+        unexplained.inference_id: [_event(unexplained, "FAILED", gone[unexplained.key], "e2", "boom")],
+        job_only.inference_id: [_event(job_only, "COMPLETED", None, "e3")],  # the event names no location
+    }
+
+    result = judge(_snapshot([explained, unexplained, job_only], jobs, events))
+
+    assert (result.dangling, result.dangling_explained) == (2, 1)
+    assert result.incomplete == 1  # the COMPLETED event without its output location
+    assert _kinds(result.violations) == ["1 incomplete", "2 dangling"]
+    assert sorted(result.examples["dangling"]) == sorted(
+        [
+            f"{unexplained.uri}: event points to missing {gone[unexplained.key]}",
+            f"{unexplained.uri}: job points to missing {gone[unexplained.key]}",
+            f"{job_only.uri}: job points to missing {gone[job_only.key]}",
+        ]
+    )
+    assert result.unexpected_outcomes == {"FAILED → COMPLETED: completed": 1}
+
+
+def test_an_upload_missing_from_the_bucket_and_orphan_failure_objects() -> None:
+    kept, vanished = _upload("kept.csv"), _upload("vanished.csv")
+    output = _output(kept)
+    orphans = {format_uri(OUTPUT_BUCKET, "failure/a-error.out"), format_uri(OUTPUT_BUCKET, "failure/b-error.out")}
+    foreign = ReceivedEvent("e9", "elsewhere", "COMPLETED", "s3://other/x.csv", None, None, UPLOADED_AT)
+    events = {kept.inference_id: [_event(kept, "COMPLETED", output, "e1")], "elsewhere": [foreign]}
+
+    result = judge(
+        _snapshot(
+            [kept, vanished],
+            [_job(kept, JobStatus.COMPLETED, output)],
+            events,
+            outputs={output} | orphans,
+            inputs={kept.inference_id: kept.uri},
+        )
+    )
+
+    assert result.violations == [f"uploaded but not in the input bucket: {vanished.uri}"]
+    assert (result.uploaded, result.inputs, result.accounted) == (2, 1, 1)
+    assert (result.orphan_outputs, result.orphan_failure_objects, result.stray_events) == (0, 2, 1)
+    assert result.strays == 0  # the foreign event is not for one of this run's files
+
+
+def test_results_queue_messages_become_received_events_or_are_foreign() -> None:
+    upload = _upload("a.csv")
+    event = result_events.build(
+        _job(upload, JobStatus.FAILED, failure_location="s3://out/failure/x-error.out", failure_reason="boom")
+    )
+    envelope = {"id": "e-7", "source": result_events.SOURCE, "detail-type": event.detail_type, "detail": event.detail}
+
+    received = received_event(json.dumps(envelope), 5.0)
+
+    assert received == ReceivedEvent(
+        "e-7", upload.inference_id, "FAILED", upload.uri, "s3://out/failure/x-error.out", "boom", 5.0
+    )
+    assert received_event("not json", 5.0) is None
+    assert received_event("[1]", 5.0) is None
+    assert received_event(json.dumps({**envelope, "source": "aws.s3"}), 5.0) is None
+
+
+def test_the_snapshot_is_read_from_the_stack(world: World) -> None:
+    """Inputs are the object versions under the run's prefix, with the ids their S3 events get; outputs are the
+    objects written since the run began."""
+    stack = target.Target(
+        name="audit",
+        region="us-east-1",
+        outputs={"InputBucketName": INPUT_BUCKET, "OutputBucketName": OUTPUT_BUCKET, "JobsTableName": "jobs"},
+    )
+    since = time.time()
+    key = PREFIX + "a b+é.csv"
+    first, second = world.put_object(key)["VersionId"], world.put_object(key)["VersionId"]
+    world.put_object("elsewhere/b.csv")
+    iid = inference_ids.of_version(INPUT_BUCKET, key, second)
+    upload = Upload(key, format_uri(INPUT_BUCKET, key), second, iid, "COMPLETED", since)
+    job = Job(inference_id=iid, status=JobStatus.SUBMITTED, input_location=upload.uri)
+    world.dynamodb.put_item(TableName="jobs", Item=job.to_item())
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="output/x.out", Body=b"0.5\n")
+    event = _event(_upload("a.csv"), "COMPLETED", None, "e1")
+
+    read = snapshot.read(stack, [upload], PREFIX, {"x": [event]}, {}, since)
+
+    assert read.run_location == f"s3://{INPUT_BUCKET}/{PREFIX}"
+    assert read.inputs == {
+        inference_ids.of_version(INPUT_BUCKET, key, version): format_uri(INPUT_BUCKET, key)
+        for version in (first, second)
+    }
+    assert [j.inference_id for j in read.jobs] == [job.inference_id]
+    assert read.outputs == {format_uri(OUTPUT_BUCKET, "output/x.out")}
+    assert read.uploads == [upload] and read.events == {"x": [event]} and read.dead_letters == {}
+    assert judge(read).open_jobs == 1

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from async_pipeline.jobs import Job, JobStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "async-inference-pipeline"
 SCHEMA_VERSION = "1.0"
@@ -31,13 +35,35 @@ class ResultEvent:
     def inference_id(self) -> str:
         return str(self.detail["inferenceId"])
 
-    def to_entry(self, bus_name: str) -> dict[str, Any]:
+    @property
+    def status(self) -> str:
+        return str(self.detail.get("status"))
+
+    @property
+    def input_location(self) -> str | None:
+        return _optional_str(self.detail.get("inputLocation"))
+
+    @property
+    def location(self) -> str | None:
+        """Where the result is: the output of a COMPLETED event, the failure object of a FAILED one."""
+        key = "outputLocation" if self.status == JobStatus.COMPLETED else "failureLocation"
+        return _optional_str(self.detail.get(key))
+
+    @property
+    def failure_reason(self) -> str | None:
+        return _optional_str(self.detail.get("failureReason"))
+
+    def to_entry(self, bus_name: str) -> PutEventsRequestEntryTypeDef:
         return {
             "Source": SOURCE,
             "DetailType": self.detail_type,
             "Detail": json.dumps(self.detail, separators=(",", ":")),
             "EventBusName": bus_name,
         }
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def from_envelope(envelope: dict[str, Any]) -> ResultEvent:
@@ -82,9 +108,9 @@ def build(job: Job) -> ResultEvent:
 
 
 class EventPublisher:
-    """Puts result events on the bus. ``client`` is a boto3 EventBridge client."""
+    """Puts result events on the bus."""
 
-    def __init__(self, client: Any, bus_name: str) -> None:
+    def __init__(self, client: EventBridgeClient, bus_name: str) -> None:
         self._client = client
         self._bus = bus_name
 

@@ -1,0 +1,305 @@
+"""The soak's judgement: the pipeline's promise checked against a snapshot of the stack (a pure function).
+
+The promise: every file dropped into the input bucket ends in exactly one terminal state (COMPLETED, or FAILED with
+a reason, or a dead-letter entry with a reason) and produces exactly one result event, however the platform
+redelivers, throttles or fails. Per input (object version → its inference id):
+
+* accounted: one terminal job with exactly one result event whose status is the job's, or a dead-letter entry
+  that names the input and whose replay can still finish it (the job may then be open or its event owed);
+* duplicate: more than one result event (distinct EventBridge events; SQS redelivering one message is not one);
+* lost: neither a terminal job with its event nor such a dead-letter entry;
+* contradiction: an event whose status or input differs from its job's, or an event with no job;
+* incomplete: a terminal job or event without its output location (COMPLETED) or reason (FAILED);
+* stray: a job or event for one of the run's files under an id that is no input version's.
+
+Orphan outputs (objects in the output bucket no job points to) are reported, not counted against the promise: a
+crash after InvokeEndpointAsync and before the job write makes the retry invoke the endpoint a second time (with the
+same InferenceId), and the later of the two results has no job pointing to it. Dangling locations (a job or event
+pointing to an object that is not there) are violations, except a failure object the endpoint could not write
+(its reason says so): the job keeps the FailureLocation InvokeEndpointAsync announced, since the notification then
+names none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import TypedDict
+
+from async_pipeline.jobs import TERMINAL, Job
+
+from asyncinfer.dead_letters import DeadLetter
+from asyncinfer.local.failure_reasons import failure_object_missing_explained
+from asyncinfer.results import normalize_reason
+from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot
+
+EXAMPLES_PER_KIND = 10
+
+
+class DeadLetterRow(TypedDict):
+    messageId: str
+    kind: str
+    source: str
+    reason: str
+    inputs: list[str]
+
+
+@dataclass
+class Audit:
+    """What the soak found. ``violations`` lists every breach of the promise; empty means it was kept."""
+
+    inputs: int = 0
+    uploaded: int = 0
+    terminal_jobs: int = 0
+    completed: int = 0
+    failed: int = 0
+    open_jobs: int = 0
+    result_events: int = 0
+    accounted: int = 0
+    duplicates: int = 0  # inputs with more than one result event
+    extra_events: int = 0  # result events beyond the first, over all inputs
+    lost: int = 0
+    contradictions: int = 0
+    dangling: int = 0  # inputs
+    incomplete: int = 0  # inputs whose terminal job or event lacks its location (COMPLETED) or reason (FAILED)
+    strays: int = 0  # jobs or events for this run's files under an id that is no input version's
+    # FAILED jobs/events naming a failure object the endpoint could not write, as their reason says: the location
+    # comes from the InvokeEndpointAsync answer (the notification had none). Reported, not a violation.
+    dangling_explained: int = 0
+    dead_letter_entries: int = 0
+    dead_lettered_inputs: int = 0  # inputs accounted for by a dead-letter entry only
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    orphan_outputs: int = 0
+    orphan_failure_objects: int = 0
+    unexpected_outcomes: dict[str, int] = field(default_factory=dict)  # expected → actual: reason, count
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    redelivered_events: int = 0
+    stray_events: int = 0  # result events for inference ids that are not this run's inputs
+    fault_counts: dict[str, int] = field(default_factory=dict)
+    faults: str = ""
+    seed: int = 0
+    upload_seconds: float = 0.0
+    processing_seconds: float = 0.0  # first upload → last input accounted for
+    duration_seconds: float = 0.0  # the whole soak, stack start and audit included
+    throughput_files_per_second: float = 0.0
+    latency_p50_seconds: float | None = None
+    latency_p95_seconds: float | None = None
+    violations: list[str] = field(default_factory=list)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+@dataclass
+class _Findings:
+    """What the checks collect on the way: examples per kind, and the inputs with a dangling location."""
+
+    examples: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    dangling: set[str] = field(default_factory=set)  # inputs whose job or event points to a missing object
+    dangling_explained: set[str] = field(default_factory=set)
+
+    def problem(self, kind: str, text: str) -> None:
+        if len(self.examples[kind]) < EXAMPLES_PER_KIND:
+            self.examples[kind].append(text)
+
+    def check_location(
+        self, uri: str, what: str, status: str, location: str | None, failure_reason: str | None, outputs: set[str]
+    ) -> None:
+        """A terminal job or event of input ``uri`` points to ``location``: it must be there, unless it is a failure
+        object the endpoint could not write, as the reason says."""
+        if not location or location in outputs:
+            return
+        if status == "FAILED" and failure_object_missing_explained(failure_reason):
+            self.dangling_explained.add(uri)
+        else:
+            self.dangling.add(uri)
+            self.problem("dangling", f"{what} points to missing {location}")
+
+
+def judge(snapshot: Snapshot) -> Audit:
+    """Check the promise for the run's inputs against everything the stack holds."""
+    result = Audit(uploaded=len(snapshot.uploads), inputs=len(snapshot.inputs))
+    uploads = {u.inference_id: u for u in snapshot.uploads}
+    for iid in uploads.keys() - snapshot.inputs.keys():
+        result.violations.append(f"uploaded but not in the input bucket: {uploads[iid].uri}")
+    _count_dead_letters(result, snapshot.dead_letters)
+    findings = _Findings()
+    latencies = _judge_inputs(result, findings, snapshot)
+    _judge_job_locations(findings, snapshot)
+    result.dangling, result.dangling_explained = len(findings.dangling), len(findings.dangling_explained)
+    _count_orphans(result, snapshot)
+    result.stray_events = sum(len(v) for k, v in snapshot.events.items() if k not in snapshot.inputs)
+    _judge_strays(result, findings, snapshot)
+    result.latency_p50_seconds = _percentile(latencies, 0.50)
+    result.latency_p95_seconds = _percentile(latencies, 0.95)
+    result.examples = dict(findings.examples)
+    for kind, count in (
+        ("lost", result.lost),
+        ("duplicates", result.duplicates),
+        ("contradictions", result.contradictions),
+        ("dangling", result.dangling),
+        ("incomplete", result.incomplete),
+        ("strays", result.strays),
+    ):
+        if count:
+            result.violations.append(f"{count} {kind}: " + "; ".join(findings.examples.get(kind, [])[:3]))
+    return result
+
+
+def _count_dead_letters(result: Audit, letters: dict[str, DeadLetter]) -> None:
+    result.dead_letter_entries = len(letters)
+    reasons = Counter(f"{e.source}: {normalize_reason(e.reason)}" for e in letters.values())
+    result.dead_letter_reasons = dict(reasons.most_common())
+    result.dead_letters = [
+        {"messageId": e.message_id, "kind": e.kind, "source": e.source, "reason": e.reason, "inputs": e.input_uris}
+        for e in letters.values()
+    ]
+
+
+def _judge_inputs(result: Audit, findings: _Findings, snapshot: Snapshot) -> list[float]:
+    """Each input's terminal state, events and dead letters; returns the latencies (upload → first event)."""
+    jobs = {job.inference_id: job for job in snapshot.jobs}
+    uploads = {u.inference_id: u for u in snapshot.uploads}
+    dlq_by_input: dict[str, list[DeadLetter]] = defaultdict(list)
+    for entry in snapshot.dead_letters.values():
+        for iid in entry.inference_ids:
+            dlq_by_input[iid].append(entry)
+    failure_reasons: Counter[str] = Counter()
+    unexpected: Counter[str] = Counter()
+    latencies: list[float] = []
+    problem = findings.problem
+    for iid, uri in sorted(snapshot.inputs.items(), key=lambda kv: kv[1]):
+        job = jobs.get(iid)
+        received = snapshot.events.get(iid, [])
+        result.result_events += len(received)
+        terminal = job if job is not None and job.status in TERMINAL else None
+        if terminal is not None:
+            result.terminal_jobs += 1
+            if terminal.status == "COMPLETED":
+                result.completed += 1
+            else:
+                result.failed += 1
+                failure_reasons[normalize_reason(terminal.failure_reason or "?", 160)] += 1
+        elif job is not None:
+            result.open_jobs += 1
+        if len(received) > 1:
+            result.duplicates += 1
+            result.extra_events += len(received) - 1
+            problem("duplicates", f"{uri}: {len(received)} events ({', '.join(e.status for e in received)})")
+        for event in received:
+            if job is None or event.status != job.status or (event.input_location or uri) != uri:
+                result.contradictions += 1
+                shown = job.status if job is not None else "no job"
+                problem("contradictions", f"{uri}: event {event.status} for {event.input_location}, job {shown}")
+            findings.check_location(
+                uri, f"{uri}: event", event.status, event.location, event.failure_reason, snapshot.outputs
+            )
+        if terminal is not None and received:
+            result.accounted += 1
+            upload = uploads.get(iid)
+            if upload is not None:
+                latencies.append(min(e.received_at for e in received) - upload.uploaded_at)
+                if terminal.status != upload.expected:
+                    why = terminal.failure_reason if terminal.status == "FAILED" else "completed"
+                    unexpected[f"{upload.expected} → {terminal.status}: {normalize_reason(why or '?', 120)}"] += 1
+        elif iid in dlq_by_input and _replay_can_finish(job, dlq_by_input[iid]):
+            result.accounted += 1
+            result.dead_lettered_inputs += 1
+        else:
+            result.lost += 1
+            state = f"job {job.status}{' (event owed)' if job.event_pending else ''}" if job else "no job"
+            letters = "a dead letter that cannot finish it" if iid in dlq_by_input else "no dead-letter entry"
+            problem("lost", f"{uri}: {state}, {len(received)} event(s), {letters}")
+        incomplete = [f"job {terminal.status} {gap}" for gap in _missing_fields(terminal)] if terminal else []
+        incomplete += [f"event {e.status} {gap}" for e in received for gap in _missing_fields(e)]
+        if incomplete:
+            result.incomplete += 1
+            problem("incomplete", f"{uri}: {', '.join(incomplete)}")
+    result.failure_reasons = dict(failure_reasons.most_common())
+    result.unexpected_outcomes = dict(unexpected.most_common())
+    return latencies
+
+
+def _judge_job_locations(findings: _Findings, snapshot: Snapshot) -> None:
+    for job in snapshot.jobs:
+        if job.inference_id in snapshot.inputs and job.status in TERMINAL:
+            findings.check_location(
+                snapshot.inputs[job.inference_id],
+                f"{job.input_location}: job",
+                job.status,
+                _job_location(job),
+                job.failure_reason,
+                snapshot.outputs,
+            )
+
+
+def _count_orphans(result: Audit, snapshot: Snapshot) -> None:
+    referenced: set[str] = set()
+    for job in snapshot.jobs:
+        referenced.update(loc for loc in (job.output_location, job.failure_location) if loc)
+    for event_list in snapshot.events.values():
+        referenced.update(e.location for e in event_list if e.location)
+    for location in snapshot.outputs - referenced:
+        if location.endswith("-error.out"):
+            result.orphan_failure_objects += 1
+        else:
+            result.orphan_outputs += 1
+
+
+def _judge_strays(result: Audit, findings: _Findings, snapshot: Snapshot) -> None:
+    """A job or event for one of this run's files under an id that is no input's: a file processed twice under
+    two ids (a key decoded two ways, a version mixed up) would otherwise pass as one input with one event."""
+    run = snapshot.run_location
+    strays = {j.inference_id for j in snapshot.jobs if (j.input_location or "").startswith(run)}
+    strays |= {
+        e.inference_id
+        for event_list in snapshot.events.values()
+        for e in event_list
+        if (e.input_location or "").startswith(run)
+    }
+    strays -= snapshot.inputs.keys()
+    result.strays = len(strays)
+    jobs = {job.inference_id: job for job in snapshot.jobs}
+    for stray in sorted(strays)[:EXAMPLES_PER_KIND]:
+        job = jobs.get(stray)
+        findings.problem("strays", f"{stray}: {job.input_location if job else 'event only'}, not an input version's id")
+
+
+def _replay_can_finish(job: Job | None, letters: list[DeadLetter]) -> bool:
+    """Whether a dead letter accounts for an input: replaying it (``asyncinfer redrive``) can still bring the
+    input to its terminal state and its one event. A job that is open or missing is finished by a replay; a
+    terminal job that still owes its event publishes it on any replayed delivery; a terminal job whose event was
+    published is accounted for only by that event itself in the dead-letter queue (EventBridge could not deliver)."""
+    if job is None or job.status not in TERMINAL:
+        return True
+    if job.event_pending:
+        return True
+    return any(letter.kind == "events" for letter in letters)
+
+
+def _job_location(job: Job) -> str | None:
+    return job.output_location if job.status == "COMPLETED" else job.failure_location
+
+
+def _missing_fields(record: Job | ReceivedEvent) -> list[str]:
+    if record.status == "COMPLETED":
+        location = _job_location(record) if isinstance(record, Job) else record.location
+        return [] if location else ["without its output location"]
+    if record.status == "FAILED":
+        return [] if (record.failure_reason or "").strip() else ["without a failure reason"]
+    return []
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
