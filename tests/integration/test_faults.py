@@ -22,8 +22,9 @@ import pytest
 from async_pipeline.inference_ids import of_version
 from async_pipeline.notifications import STATUS_FAILED, InferenceNotification
 
-from asyncinfer import dead_letters, faults, results
+from asyncinfer import dead_letters, results
 from asyncinfer.faults import CATALOGUE, FaultInjector, FaultPlan, FaultSpecError
+from asyncinfer.faults.worker import terminal_job_write
 from asyncinfer.local.chaos_proxy import ChaosProxy
 from asyncinfer.local.lambda_runtime import AsyncInvoker, InvocationResult
 from asyncinfer.local.provision import FunctionSpec
@@ -64,9 +65,20 @@ def test_only_a_terminal_job_write_counts_for_crash_after_job_write() -> None:
         "UpdateExpression": "SET #s = :status, eventPending = :true, publishLeaseUntil = :lease",
         "ExpressionAttributeValues": {":status": {"S": "COMPLETED"}},
     }
-    assert faults._terminal_job_write(finish)
-    assert not faults._terminal_job_write({**finish, "ExpressionAttributeValues": {":status": {"S": "SUBMITTED"}}})
-    assert not faults._terminal_job_write({"UpdateExpression": "SET publishLeaseUntil = :lease"})
+    assert terminal_job_write(finish)
+    assert not terminal_job_write({**finish, "ExpressionAttributeValues": {":status": {"S": "SUBMITTED"}}})
+    assert not terminal_job_write({"UpdateExpression": "SET publishLeaseUntil = :lease"})
+
+
+def test_the_fault_package_imports_only_the_standard_library() -> None:
+    """The Lambda worker processes import it before the handler: boto3 and the emulator must not come with it."""
+    code = (
+        "import sys, asyncinfer.faults; "
+        "heavy = [m for m in ('boto3', 'botocore', 'asyncinfer.local.endpoint.emulator') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
 
 
 def test_bad_fault_names_are_one_line_errors() -> None:

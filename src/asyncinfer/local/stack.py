@@ -8,7 +8,7 @@ Pieces, started in this order and stopped in reverse:
 4. the asynchronous endpoint emulator, reading the endpoint's AsyncInferenceConfig from the stack;
 5. the Lambda runtime running the template's functions on their triggers.
 
-With a fault plan (``LocalConfig.faults``, see asyncinfer/faults.py) the pieces misbehave on purpose: a chaos proxy
+With a fault plan (``LocalConfig.faults``, see :mod:`asyncinfer.faults`) the pieces misbehave on purpose: a chaos proxy
 goes between the endpoint emulator and the model container, the emulator gets its fault hooks, the trigger pollers
 duplicate and delay deliveries, and the worker processes get their crash hooks (``ASYNCINFER_FAULTS``). The
 handlers and the layer are never touched. ``function_timeout`` overrides every function's Timeout (the handlers
@@ -26,7 +26,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from async_pipeline import s3_uris
@@ -42,6 +42,17 @@ from asyncinfer.local.lambda_runtime import (
 from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.provision import LocalStack, Provisioner
 from asyncinfer.local.template import load_sam
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from moto.server import ThreadedMotoServer
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+    from asyncinfer.local.chaos_proxy import ChaosProxy
+    from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
+    from asyncinfer.local.lambda_api import LambdaApi
+    from asyncinfer.model.server import ModelServer
 
 STATE_FILE = "local.json"
 FAULT_COUNTS_FILE = "fault-counts.json"  # injections so far, rewritten every second while faults are on
@@ -66,7 +77,7 @@ class LocalConfig:
     concurrency: int = 4  # execution environments per function
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     model_latency_seconds: float = 0.0
-    faults: FaultPlan | None = None  # fault injection (asyncinfer/faults.py); None or empty: none
+    faults: FaultPlan | None = None  # fault injection (asyncinfer.faults); None or empty: none
     function_timeout: int | None = None  # overrides every function's Timeout (seconds), e.g. for soaks
 
     @property
@@ -86,11 +97,11 @@ def _check_port(host: str, port: int, what: str) -> None:
             ) from exc
 
 
-def session(region: str) -> Any:
+def session(region: str) -> boto3.Session:
     return boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
 
 
-def read_state(state_dir: Path) -> dict[str, Any]:
+def read_state(state_dir: Path) -> dict[str, Any]:  # the state file's JSON
     path = state_dir / STATE_FILE
     if not path.exists():
         raise StackError("no local stack is up (start one with: asyncinfer local up)")
@@ -104,17 +115,17 @@ class RunningStack:
         self.stack: LocalStack | None = None
         self.aws_endpoint_url = f"http://{config.host}:{config.ports.aws}"
         self.sagemaker_runtime_url = ""
-        self._moto: Any = None
-        self._model_server: Any = None
-        self._emulator: Any = None
+        self._moto: ThreadedMotoServer | None = None
+        self._model_server: ModelServer | None = None
+        self._emulator: AsyncEndpointEmulator | None = None
         self._runners: dict[str, FunctionRunner] = {}
         self._invoker: AsyncInvoker | None = None
         self._pollers: list[EventSourcePoller] = []
-        self._lambda_api: Any = None
+        self._lambda_api: LambdaApi | None = None
         self.lambda_url = ""
         plan = config.faults
         self.faults: FaultInjector | None = FaultInjector(plan) if plan else None
-        self._chaos: Any = None
+        self._chaos: ChaosProxy | None = None
         self._endpoint_faults: EndpointFaults | None = None
         self._counts_stop = threading.Event()
         self._counts_thread: threading.Thread | None = None
@@ -198,8 +209,17 @@ class RunningStack:
 
         urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"))
 
-    def client(self, service: str) -> Any:
-        return session(self.config.region).client(service, endpoint_url=self.aws_endpoint_url)
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: str) -> BaseClient: ...
+    def client(self, service: str) -> BaseClient | S3Client | SQSClient:
+        """A client of the local stack's AWS APIs (moto)."""
+        # The overloads above give callers the typed client; boto3's own overloads need a literal service name.
+        made: BaseClient = session(self.config.region).client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
+        return made
 
     def _provision(self) -> LocalStack:
         sam = load_sam(self.config.root / "template.yaml")
@@ -245,7 +265,7 @@ class RunningStack:
         if self.config.container_url is not None:
             return self.config.container_url
         assert self._model_server is not None
-        return str(self._model_server.url)
+        return self._model_server.url
 
     def _start_chaos_proxy(self) -> str:
         """The URL the emulator calls: the container's, or a chaos proxy's in front of it (container faults)."""
@@ -257,28 +277,30 @@ class RunningStack:
         # Stall past the invocation timeout the submitter sends (the template's InvocationTimeoutSeconds).
         stall = float(self.stack.parameters.get("InvocationTimeoutSeconds") or 900) + 1.0
         self._chaos = ChaosProxy(self.container_url, self.faults, host=self.config.host, stall_seconds=stall)
-        return str(self._chaos.start())
+        return self._chaos.start()
 
     def _start_emulator(self) -> None:
-        from asyncinfer.local.sagemaker_runtime import AsyncEndpointEmulator
+        from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
 
         assert self.stack is not None
-        self._emulator = AsyncEndpointEmulator(
+        emulator = AsyncEndpointEmulator(
             aws_endpoint_url=self.aws_endpoint_url,
             region=self.config.region,
             container_url=self._start_chaos_proxy(),
             host=self.config.host,
             port=self.config.ports.sagemaker,
         )
+        self._emulator = emulator
         if self.faults is not None:
-            self._endpoint_faults = EndpointFaults(self.faults, self._emulator)
-            self._endpoint_faults.install()
-        self.sagemaker_runtime_url = self._emulator.start()
+            self._endpoint_faults = EndpointFaults(self.faults, emulator)
+            self._endpoint_faults.install()  # registers its hooks with the emulator (when the plan has endpoint faults)
+        self.sagemaker_runtime_url = emulator.start()
         for endpoint in self.stack.endpoints:
-            self._emulator.register_endpoint(endpoint)
+            emulator.register_endpoint(endpoint)
 
     @property
-    def emulator(self) -> Any:
+    def emulator(self) -> AsyncEndpointEmulator:
+        assert self._emulator is not None, "the local stack is not started"
         return self._emulator
 
     def _start_functions(self) -> None:

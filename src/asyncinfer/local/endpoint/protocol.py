@@ -1,6 +1,6 @@
 """The wire contract of ``InvokeEndpointAsync`` (sagemaker-runtime, rest-json): request parsing, validation, errors.
 
-Pure functions with no I/O, used by :mod:`asyncinfer.local.sagemaker_runtime`. The constraints are the ones of the
+Pure functions with no I/O, used by the endpoint's HTTP front (:mod:`.http_api`). The constraints are the ones of the
 botocore service model (``InvokeEndpointAsyncInput``); the patterns there are Java regular expressions, translated
 here to their exact Python equivalents (Java's ``\\p{Print}`` is ASCII-only, its ``\\S`` is not, its ``.`` stops at
 every line terminator). Lengths are counted in UTF-16 code units, as Java's ``String.length()`` does.
