@@ -18,7 +18,7 @@ from async_pipeline.s3_uris import format_uri
 
 from asyncinfer import dead_letters, target
 from asyncinfer.dead_letters import DeadLetter
-from asyncinfer.local.failure_reasons import UNWRITTEN_FAILURE
+from asyncinfer.local.endpoint.failure_reasons import UNWRITTEN_FAILURE
 from asyncinfer.soak import judge, snapshot
 from asyncinfer.soak.collectors import received_event
 from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot, Upload

@@ -29,7 +29,7 @@ from typing import TypedDict
 from async_pipeline.jobs import TERMINAL, Job
 
 from asyncinfer.dead_letters import DeadLetter
-from asyncinfer.local.failure_reasons import failure_object_missing_explained
+from asyncinfer.local.endpoint.failure_reasons import failure_object_missing_explained
 from asyncinfer.results import normalize_reason
 from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot
 

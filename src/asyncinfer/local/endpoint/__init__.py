@@ -9,8 +9,8 @@ One module per part; :class:`~asyncinfer.local.endpoint.emulator.AsyncEndpointEm
 * ``queue`` - the per-endpoint queue, its workers, the TTL sweeper, scaling (no AWS in it);
 * ``invocation`` / ``container`` - running one request against the model container;
 * ``results`` - writing the output or failure object and publishing the notification;
-* ``hooks`` / ``events`` - the typed hooks (fault injection) and what observers are told.
-Every failureReason text it writes is in :mod:`asyncinfer.local.failure_reasons` (the soak's audit reads them too).
+* ``hooks`` / ``events`` - the typed hooks (fault injection) and what observers are told;
+* ``failure_reasons`` - every failureReason text it writes (the soak's audit reads them too).
 
 This package's ``__init__`` imports nothing, so that ``hooks``, ``events`` and ``protocol`` stay importable with the
 standard library alone (the fault hooks are loaded by the Lambda worker processes).

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from asyncinfer.local.failure_reasons import unreachable_reason
+from asyncinfer.local.endpoint.failure_reasons import unreachable_reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, InstanceCount
+from asyncinfer.local.endpoint.failure_reasons import expired_reason
 from asyncinfer.local.endpoint.hooks import EndpointHooks, HookList
 from asyncinfer.local.endpoint.http_api import RuntimeApiServer
 from asyncinfer.local.endpoint.invocation import ContainerUrl, Failure, Invoker
@@ -36,7 +37,6 @@ from asyncinfer.local.endpoint.queue import EndpointQueue
 from asyncinfer.local.endpoint.requests import InvocationRequest, new_request
 from asyncinfer.local.endpoint.results import ResultWriter
 from asyncinfer.local.endpoint.settings import ControlPlane, EndpointNotFoundError, EndpointSettings
-from asyncinfer.local.failure_reasons import expired_reason
 
 if TYPE_CHECKING:
     from asyncinfer.local.endpoint.events import EventDetail

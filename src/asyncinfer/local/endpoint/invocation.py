@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.local.endpoint.container import ContainerCall, ContainerRefused, ContainerTimeout, ContainerUnreachable
 from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, Held
-from asyncinfer.local.failure_reasons import (
+from asyncinfer.local.endpoint.failure_reasons import (
     download_failed_reason,
     error_reason,
     missing_content_length_reason,

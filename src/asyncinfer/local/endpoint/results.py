@@ -30,6 +30,7 @@ from async_pipeline.notifications import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, Published, PublishFailed
+from asyncinfer.local.endpoint.failure_reasons import upload_failed_reason, with_unwritten_failure
 from asyncinfer.local.endpoint.invocation import Answer, Failure
 from asyncinfer.local.endpoint.settings import (
     ERROR_NOTIFICATION_TOPIC,
@@ -37,7 +38,6 @@ from asyncinfer.local.endpoint.settings import (
     EndpointSettings,
     NotificationTopic,
 )
-from asyncinfer.local.failure_reasons import upload_failed_reason, with_unwritten_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
