@@ -37,7 +37,7 @@ class Arrivals:
     """Drains the results queue in the background and notes when each input key's event arrived."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
-        from asyncinfer.results import QueueDrain
+        from asyncinfer.queue_drain import QueueDrain
 
         self.times: dict[str, list[float]] = {}
         self.statuses: dict[str, str] = {}
