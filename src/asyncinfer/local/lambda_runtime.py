@@ -30,7 +30,7 @@ from typing import IO, Any
 from async_pipeline.sns_events import lambda_record_from_envelope
 
 from asyncinfer.faults import WORKER_ID_VAR, FaultInjector
-from asyncinfer.local.provision import EventSource, FunctionSpec
+from asyncinfer.local.lambda_wiring import EventSource, FunctionSpec
 
 # After a crash or a timeout, the retry waits for the function's Timeout plus this (> the 2 s lease margin).
 CRASH_RETRY_MARGIN_S = 3.0
