@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeAlias
 
 from cfnlint.decode import cfn_yaml
 
-#: Any part of a template as JSON (a string, number, list, object...): an intrinsic function may stand anywhere,
+#: A part of a template as JSON (a string, number, list, object...): an intrinsic function may stand anywhere,
 #: so a fragment's shape is known only once it is resolved.
 JSONValue: TypeAlias = Any
 #: A template, or any JSON object in one (a resource, its properties).
