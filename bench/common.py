@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeAlias
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "shared"
@@ -24,6 +25,8 @@ LOGICAL_IDS = {
     "error_handler": "ErrorHandlerFunction",
 }
 PYTHON = sys.executable
+#: A section of the benchmark report (or the whole report): figures as they go into the JSON file.
+Section: TypeAlias = dict[str, Any]
 
 
 def ensure_paths() -> None:

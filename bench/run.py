@@ -21,10 +21,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from bench import calls, cold_start, overhead, sizes, throughput
-from bench.common import ROOT, table
+from bench.common import ROOT, Section, table
 
 SECTIONS = ("sizes", "cold", "calls", "overhead", "throughput")
 RESULTS = ROOT / "bench" / "results.json"
@@ -34,7 +33,7 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _machine() -> dict[str, Any]:
+def _machine() -> Section:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False)
     return {
@@ -48,13 +47,13 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _timed(results: dict[str, Any], name: str, action: Callable[[], dict[str, Any]]) -> None:
+def _timed(results: Section, name: str, action: Callable[[], Section]) -> None:
     started = time.time()
     results[name] = action()
     results[name]["seconds"] = round(time.time() - started, 1)
 
 
-def report(results: dict[str, Any]) -> str:
+def report(results: Section) -> str:
     """The figures as Markdown: targets first, then each section's detail."""
     parts: list[str] = []
     targets: list[list[str]] = []
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.files, args.paced_files, args.model_bound_files = 200, 50, 0
 
-    results: dict[str, Any] = {"machine": _machine()}
+    results: Section = {"machine": _machine()}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         build_dir: Path | None = None

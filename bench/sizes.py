@@ -17,9 +17,8 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from bench.common import LOGICAL_IDS, ROOT
+from bench.common import LOGICAL_IDS, ROOT, Section
 
 ARTIFACTS = (*LOGICAL_IDS.values(), "SharedLayer")
 
@@ -38,7 +37,7 @@ def python313_dir() -> str | None:
     return None
 
 
-def _measure(path: Path) -> dict[str, Any]:
+def _measure(path: Path) -> Section:
     files = [p for p in path.rglob("*") if p.is_file()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -99,7 +98,7 @@ def compiled_copy(build_dir: Path, scratch: Path) -> Path:
     return compiled
 
 
-def run(build_dir: Path | None, compiled: Path | None, skipped: str | None) -> dict[str, Any]:
+def run(build_dir: Path | None, compiled: Path | None, skipped: str | None) -> Section:
     if build_dir is None:
         return {"skipped": skipped}
     artifacts = {name: _measure(build_dir / name) for name in ARTIFACTS}
@@ -108,7 +107,7 @@ def run(build_dir: Path | None, compiled: Path | None, skipped: str | None) -> d
     return {"artifacts": artifacts}
 
 
-def summary_rows(section: dict[str, Any]) -> list[list[str]]:
+def summary_rows(section: Section) -> list[list[str]]:
     if "skipped" in section:
         return [["(skipped)", str(section["skipped"]), "", "", ""]]
     rows = []

@@ -25,10 +25,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bench.common import ensure_paths, median, percentile
+from bench.common import Section, ensure_paths, median, percentile
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 TARGET_RATIO = 0.5
 
@@ -36,8 +39,8 @@ TARGET_RATIO = 0.5
 class Arrivals:
     """Drains the results queue in the background and notes when each input key's event arrived."""
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        from asyncinfer.results import QueueDrain
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        from asyncinfer.queue_drain import QueueDrain
 
         self.times: dict[str, list[float]] = {}
         self.statuses: dict[str, str] = {}
@@ -101,7 +104,7 @@ def _latencies(values: list[float], scale: float = 1.0) -> dict[str, float]:
     return {name: round(percentile(values, q) * scale, 3) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
-def measure(files: int, paced_files: int, model_latency: float, log: Callable[[str], None]) -> dict[str, Any]:
+def measure(files: int, paced_files: int, model_latency: float, log: Callable[[str], None]) -> Section:
     """Direct, saturated and (when ``paced_files``) paced runs on one local stack."""
     ensure_paths()
     import boto3
@@ -180,7 +183,7 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
         statuses = sorted({arrivals.statuses.get(key, "none") for key in all_keys})
         lambda_stats = {name: vars(stat) for name, stat in running.invoker.stats.items()}
     _, children_after = _cpu()
-    result: dict[str, Any] = {
+    result: Section = {
         "model_latency_s": model_latency,
         "files": files,
         "concurrency": concurrency,
@@ -213,14 +216,14 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
 
 def run(
     files: int, paced_files: int, model_bound_files: int, model_latency: float, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> Section:
     runs = [measure(files, paced_files, 0.0, log)]
     if model_bound_files:
         runs.append(measure(model_bound_files, 0, model_latency, log))
     return {"target_ratio": TARGET_RATIO, "runs": runs}
 
 
-def summary_rows(section: dict[str, Any]) -> list[list[str]]:
+def summary_rows(section: Section) -> list[list[str]]:
     rows = []
     for result in section["runs"]:
         model = "demo model" if not result["model_latency_s"] else f"model + {result['model_latency_s']:g} s"

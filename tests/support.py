@@ -17,7 +17,7 @@ from async_pipeline.result_events import ResultEvent
 from asyncinfer import target
 from asyncinfer.local.ports import StackPorts, free_ports
 from asyncinfer.local.stack import LocalConfig, RunningStack
-from asyncinfer.results import QueueDrain
+from asyncinfer.queue_drain import QueueDrain
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,11 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
 
 MODEL_KEY = "async-inference-pipeline/model.tar.gz"
 
@@ -27,12 +31,12 @@ class Plan:
     commands: list[list[str]]
 
 
-def default_model_location(session: Any) -> tuple[str, str]:
+def default_model_location(session: boto3.Session) -> tuple[str, str]:
     account = session.client("sts").get_caller_identity()["Account"]
     return f"sagemaker-{session.region_name}-{account}", MODEL_KEY
 
 
-def upload_demo_model(session: Any, bucket: str, key: str) -> str:
+def upload_demo_model(session: boto3.Session, bucket: str, key: str) -> str:
     """Train the demo model, upload its artifact; the bucket is created private and encrypted if missing."""
     from botocore.exceptions import ClientError
 
@@ -42,10 +46,11 @@ def upload_demo_model(session: Any, bucket: str, key: str) -> str:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError:
-        create: dict[str, Any] = {"Bucket": bucket}
-        if session.region_name != "us-east-1":
-            create["CreateBucketConfiguration"] = {"LocationConstraint": session.region_name}
-        s3.create_bucket(**create)
+        if session.region_name == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            region = cast("BucketLocationConstraintType", session.region_name)
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         s3.put_public_access_block(
             Bucket=bucket,
             PublicAccessBlockConfiguration={

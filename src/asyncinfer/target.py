@@ -7,12 +7,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
+
 from asyncinfer.local.stack import StackError, read_state, session
 
+Service = Literal[
+    "cloudformation", "dynamodb", "events", "lambda", "s3", "sagemaker", "sagemaker-runtime", "sns", "sqs", "sts"
+]
 REQUIRED_OUTPUTS = (
     "InputBucketName",
     "OutputBucketName",
@@ -34,9 +50,29 @@ class Target:
     endpoint_url: str | None = None  # None: real AWS with the default credential chain
     sagemaker_runtime_url: str | None = None
     lambda_url: str | None = None
-    _session: Any = None
+    _session: boto3.Session | None = None
 
-    def client(self, service: str) -> Any:
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["events"]) -> EventBridgeClient: ...
+    @overload
+    def client(self, service: Literal["lambda"]) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
+    @overload
+    def client(self, service: Literal["sagemaker-runtime"]) -> SageMakerRuntimeClient: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    def client(self, service: Service) -> BaseClient:
         if self._session is None:
             self._session = session(self.region) if self.endpoint_url else boto3.Session(region_name=self.region)
         if service == "sagemaker-runtime" and self.sagemaker_runtime_url:

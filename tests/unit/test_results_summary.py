@@ -5,7 +5,8 @@ from __future__ import annotations
 from async_pipeline import result_events
 from async_pipeline.jobs import Job, JobStatus
 
-from asyncinfer.results import Received, Summary, normalize_reason
+from asyncinfer.result_summary import Summary, normalize_reason
+from asyncinfer.results import Received, follow
 
 PARSER_415 = (
     'ClientError: Received client error (415) from model with message "Loading csv data failed with Exception, '
@@ -39,3 +40,34 @@ def test_normalized_reasons_hide_locations_ids_and_times() -> None:
     reason = "record 7 (s3://in/my file.csv): took 1.25 seconds [12:00:01], id 0123456789abcdef0123"
     assert normalize_reason(reason) == "record N (s3://...): took N seconds [hh:mm:ss], id <id>"
     assert len(normalize_reason("x" * 500, 50)) == 50
+
+
+class _Source:
+    """Result events in batches, as successive polls of the results queue bring them."""
+
+    def __init__(self, *batches: list[Received]) -> None:
+        self._batches = list(batches)
+
+    def poll(self) -> list[Received]:
+        return self._batches.pop(0) if self._batches else []
+
+
+def test_follow_stops_once_the_expected_events_arrived_and_reports_each() -> None:
+    first, second = _failed("a" * 64, "bad input"), _failed("b" * 64, "bad input")
+    heard: list[tuple[str, int]] = []
+    summary, received = follow(
+        _Source([first], [second]),
+        expect=2,
+        timeout=5.0,
+        uploaded={first.input_key: 90.0},
+        on_result=lambda item, so_far: heard.append((item.input_key, so_far.total)),
+    )
+    assert received == [first, second]
+    assert heard == [(first.input_key, 1), (second.input_key, 2)]
+    assert summary.failed == 2
+    assert summary.latencies_s == [10.0]
+
+
+def test_follow_without_an_expected_count_ends_after_the_timeout_without_events() -> None:
+    summary, received = follow(_Source([], []), expect=None, timeout=0.05)
+    assert (summary.total, received) == (0, [])

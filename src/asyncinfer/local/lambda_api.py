@@ -13,9 +13,9 @@ import threading
 import uuid
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import unquote
 
+from asyncinfer.local.lambda_environment import Payload
 from asyncinfer.local.lambda_runtime import AsyncInvoker, FunctionRunner
 
 PREFIX = "/2015-03-31/functions/"
@@ -73,7 +73,7 @@ class LambdaApi:
             )
             return
         try:
-            event: Any = json.loads(body or b"{}")
+            event: Payload = json.loads(body or b"{}")
         except ValueError:
             self._reply(
                 request,
@@ -101,7 +101,7 @@ class LambdaApi:
                 self._reply(request, 200, payload, {"X-Amz-Function-Error": "Unhandled"})
 
     @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, payload: Any, headers: Mapping[str, str]) -> None:
+    def _reply(request: BaseHTTPRequestHandler, status: int, payload: Payload, headers: Mapping[str, str]) -> None:
         data = b"" if status == 204 else json.dumps(payload).encode()
         request.send_response(status)
         for name, value in headers.items():

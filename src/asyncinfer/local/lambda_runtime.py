@@ -1,7 +1,8 @@
 """A local Lambda service for the template's functions: execution environments, async invocation, triggers.
 
-* Each function runs in worker processes (one per concurrent execution, like Lambda's execution environments)
-  with its template environment, its code and layer on the path, and the AWS endpoints pointed at the local stack.
+* Each function runs in worker processes (one per concurrent execution, like Lambda's execution environments:
+  lambda_environment.py) with its template environment, its code and layer on the path, and the AWS endpoints
+  pointed at the local stack.
 * Invocations follow Lambda's asynchronous semantics: on error, ``MaximumRetryAttempts`` retries after a delay
   (Lambda waits about 1 and 2 minutes; locally ``retry_delays``, short, except that a crashed or timed-out
   invocation is retried only after the function's Timeout + 3 s, once the leases it held have run out), then a
@@ -15,132 +16,29 @@ from __future__ import annotations
 import json
 import os
 import queue
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from async_pipeline.sns_events import lambda_record_from_envelope
 
 from asyncinfer.faults import WORKER_ID_VAR, FaultInjector
-from asyncinfer.local.provision import EventSource, FunctionSpec
+from asyncinfer.local.lambda_environment import InvocationResult, Payload, Worker
+from asyncinfer.local.lambda_wiring import EventSource, FunctionSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 # After a crash or a timeout, the retry waits for the function's Timeout plus this (> the 2 s lease margin).
 CRASH_RETRY_MARGIN_S = 3.0
-
-
-@dataclass(frozen=True)
-class InvocationResult:
-    ok: bool
-    result: Any = None
-    error_type: str | None = None
-    error_message: str | None = None
-    stack_trace: list[str] = field(default_factory=list)
-
-
-class Worker:
-    """One execution environment: a process that imported the handler and runs one invocation at a time.
-
-    ``on_injected(name)`` hears of a fault the process injected into itself (it says so just before it dies).
-    """
-
-    def __init__(
-        self,
-        spec: FunctionSpec,
-        env: Mapping[str, str],
-        log: IO[str],
-        on_injected: Callable[[str], None] | None = None,
-    ) -> None:
-        self.spec = spec
-        self._on_injected = on_injected
-        command = [
-            sys.executable,
-            "-m",
-            "asyncinfer.local.lambda_worker",
-            spec.code_dir,
-            spec.handler,
-            *spec.layer_dirs,
-        ]
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=dict(env), text=True, bufsize=1
-        )
-        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, name=f"{spec.logical_id}-reader", daemon=True).start()
-        ready = self._replies.get(timeout=60)
-        if not ready or not ready.get("ready"):
-            raise RuntimeError(f"{spec.logical_id}: the runtime did not start (see its log)")
-
-    def _read(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._replies.put(json.loads(line))
-        self._replies.put(None)
-
-    @property
-    def alive(self) -> bool:
-        return self._process.poll() is None
-
-    def invoke(self, event: Any, request_id: str, timeout_s: float) -> InvocationResult:
-        deadline_ms = int((time.time() + timeout_s) * 1000)
-        request = {
-            "id": request_id,
-            "event": event,
-            "deadline_ms": deadline_ms,
-            "request_id": request_id,
-            "function_arn": self.spec.arn,
-        }
-        assert self._process.stdin is not None
-        try:
-            self._process.stdin.write(json.dumps(request) + "\n")
-            self._process.stdin.flush()
-            reply = self._replies.get(timeout=timeout_s)
-            while reply is not None and "injected" in reply:  # a fault it injected; its end follows
-                if self._on_injected is not None:
-                    self._on_injected(str(reply["injected"]))
-                reply = self._replies.get(timeout=max(0.0, deadline_ms / 1000 - time.time()))
-        except queue.Empty:
-            self.kill()
-            return InvocationResult(
-                False, error_type="Sandbox.Timedout", error_message=f"Task timed out after {timeout_s:.2f} seconds"
-            )
-        except (BrokenPipeError, OSError):
-            reply = None
-        if reply is None:
-            self.kill()  # reap it now, so that it is never taken for a live one and handed the next invocation
-            return InvocationResult(
-                False,
-                error_type="Runtime.ExitError",
-                error_message=f"RequestId: {request_id} Error: Runtime exited unexpectedly",
-            )
-        if reply.get("ok"):
-            return InvocationResult(True, result=reply.get("result"))
-        return InvocationResult(
-            False,
-            error_type=reply.get("errorType"),
-            error_message=reply.get("errorMessage"),
-            stack_trace=reply.get("stackTrace", []),
-        )
-
-    def kill(self) -> None:
-        if self.alive:
-            self._process.kill()
-        self._process.wait()
-
-    def stop(self) -> None:
-        if self.alive and self._process.stdin is not None:
-            self._process.stdin.close()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+#: A record in Lambda's on-failure destination format (requestContext, requestPayload, responsePayload...).
+DeadLetterRecord: TypeAlias = dict[str, Payload]
 
 
 class FunctionRunner:
@@ -173,7 +71,7 @@ class FunctionRunner:
         self._log = log_path.open("a", encoding="utf-8")
         self.concurrency = concurrency
 
-    def invoke(self, event: Any, request_id: str) -> InvocationResult:
+    def invoke(self, event: Payload, request_id: str) -> InvocationResult:
         with self._slots:
             try:
                 worker = self._idle.get_nowait()
@@ -214,9 +112,9 @@ class AsyncInvoker:
     def __init__(
         self,
         runners: Mapping[str, FunctionRunner],
-        sqs: Any,
+        sqs: SQSClient,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
-        on_dead_letter: Callable[[str, dict[str, Any]], None] | None = None,
+        on_dead_letter: Callable[[str, DeadLetterRecord], None] | None = None,
     ) -> None:
         self._runners = runners
         self._sqs = sqs
@@ -229,13 +127,13 @@ class AsyncInvoker:
         self._idle = threading.Condition()
         self._timers: set[threading.Timer] = set()
         self._closed = False
-        self._recent: deque[Any] = deque(maxlen=1000)  # the last events accepted, for inspection and tests
+        self._recent: deque[Payload] = deque(maxlen=1000)  # the last events accepted, for inspection and tests
         self.stats = {name: FunctionStats() for name in runners}
 
-    def recent_events(self) -> list[Any]:
+    def recent_events(self) -> list[Payload]:
         return list(self._recent)
 
-    def submit(self, function: str, event: Any) -> None:
+    def submit(self, function: str, event: Payload) -> None:
         """Accept an event (blocks while the functions are saturated, as pollers must not run ahead)."""
         self._pending.acquire()
         self._recent.append(event)
@@ -243,7 +141,7 @@ class AsyncInvoker:
             self._outstanding += 1
         self._executor.submit(self._attempt, function, event, str(uuid.uuid4()), 1, time.time())
 
-    def _attempt(self, function: str, event: Any, request_id: str, attempt: int, first_seen: float) -> None:
+    def _attempt(self, function: str, event: Payload, request_id: str, attempt: int, first_seen: float) -> None:
         runner = self._runners[function]
         stats = self.stats[function]
         stats.invocations += 1
@@ -275,7 +173,7 @@ class AsyncInvoker:
         stats.dead_lettered += 1
         self._done()
 
-    def _retry(self, function: str, event: Any, request_id: str, attempt: int, first_seen: float) -> None:
+    def _retry(self, function: str, event: Payload, request_id: str, attempt: int, first_seen: float) -> None:
         with self._idle:
             self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
         self._executor.submit(self._attempt, function, event, request_id, attempt, first_seen)
@@ -287,9 +185,15 @@ class AsyncInvoker:
             self._idle.notify_all()
 
     def _dead_letter(
-        self, spec: FunctionSpec, event: Any, request_id: str, attempts: int, condition: str, result: InvocationResult
+        self,
+        spec: FunctionSpec,
+        event: Payload,
+        request_id: str,
+        attempts: int,
+        condition: str,
+        result: InvocationResult,
     ) -> None:
-        record = {
+        record: DeadLetterRecord = {
             "version": "1.0",
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
             "requestContext": {
@@ -328,7 +232,7 @@ class AsyncInvoker:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def lambda_event(source: EventSource, body: str) -> Any:
+def lambda_event(source: EventSource, body: str) -> Payload:
     """The event Lambda delivers for one message of an internal trigger queue."""
     if source.kind == "sns":
         return {"Records": [lambda_record_from_envelope(json.loads(body), source.source_arn)]}
@@ -344,7 +248,7 @@ class EventSourcePoller(threading.Thread):
     """
 
     def __init__(
-        self, source: EventSource, sqs: Any, invoker: AsyncInvoker, faults: FaultInjector | None = None
+        self, source: EventSource, sqs: SQSClient, invoker: AsyncInvoker, faults: FaultInjector | None = None
     ) -> None:
         super().__init__(name=f"poll-{source.function}-{source.kind}", daemon=True)
         self._source = source
@@ -361,7 +265,7 @@ class EventSourcePoller(threading.Thread):
         with self._timers_lock:
             return len(self._timers)
 
-    def _deliver(self, event: Any) -> None:
+    def _deliver(self, event: Payload) -> None:
         function, faults = self._source.function, self._faults
         if faults is None:
             self._invoker.submit(function, event)
@@ -377,7 +281,7 @@ class EventSourcePoller(threading.Thread):
             else:
                 self._later(faults.uniform(duplicate, 0.2, 5.0), event)
 
-    def _later(self, delay: float, event: Any) -> None:
+    def _later(self, delay: float, event: Payload) -> None:
         def fire() -> None:
             try:
                 if not self._stop.is_set():

@@ -13,13 +13,36 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
+from typing import Any, TypedDict
+
+
+class Request(TypedDict):
+    """One invocation, as the parent (lambda_runtime.Worker) sends it: a JSON line on stdin."""
+
+    id: str
+    event: Any  # whatever JSON the function is invoked with
+    deadline_ms: int
+    request_id: str
+    function_arn: str
+
+
+class Reply(TypedDict, total=False):
+    """A JSON line on the protocol: ``ready`` once, ``injected`` before a fault kills the process, else an answer."""
+
+    ready: bool
+    injected: str
+    id: str
+    ok: bool
+    result: object
+    errorType: str
+    errorMessage: str
+    stackTrace: list[str]
 
 
 class Context:
     """The attributes and method Lambda's context object offers, for this invocation."""
 
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: Request) -> None:
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
         self.function_version = "$LATEST"
         self.invoked_function_arn = request["function_arn"]
@@ -49,13 +72,14 @@ def main(argv: list[str]) -> int:
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
     except Exception as exc:  # an init error fails every invocation, as Lambda reports Runtime.ImportModuleError
-        init_error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
+        init_error: Reply = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
         handler = None
-    protocol.write(json.dumps({"ready": True}) + "\n")
+    ready: Reply = {"ready": True}
+    protocol.write(json.dumps(ready) + "\n")
     for line in sys.stdin:
-        request = json.loads(line)
+        request: Request = json.loads(line)
         if handler is None:
-            reply: dict[str, Any] = {"id": request["id"], "ok": False, **init_error}
+            reply: Reply = {"id": request["id"], "ok": False, **init_error}
         else:
             try:
                 result = handler(request["event"], Context(request))

@@ -9,7 +9,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moto.s3.models import FakeBucket, FakeKey
 
 _applied = False
 _lock = threading.Lock()
@@ -49,7 +53,9 @@ def _serialise_dynamodb() -> None:
         if original is None:
             continue
 
-        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+        def atomic(
+            self: DynamoDBBackend, *args: object, __original: Callable[..., object] = original, **kwargs: object
+        ) -> object:
             with items_lock:
                 return __original(self, *args, **kwargs)
 
@@ -69,8 +75,10 @@ def apply() -> None:
 
         original = notifications._get_s3_event
 
-        def complete_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
-            event: dict[str, Any] = original(event_name, bucket, key, notification_id)
+        def complete_s3_event(
+            event_name: str, bucket: FakeBucket, key: FakeKey, notification_id: str
+        ) -> dict[str, list[dict[str, Any]]]:  # moto's own return type
+            event = original(event_name, bucket, key, notification_id)
             for record in event["Records"]:
                 record.setdefault("userIdentity", {"principalId": "AWS:AIDALOCALSTACKEXAMPLE"})
                 record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})

@@ -12,9 +12,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from cfnlint.decode import cfn_yaml
+
+#: A part of a template as JSON (a string, number, list, object...): an intrinsic function may stand anywhere,
+#: so a fragment's shape is known only once it is resolved.
+JSONValue: TypeAlias = Any
+#: A template, or any JSON object in one (a resource, its properties).
+Template: TypeAlias = dict[str, JSONValue]
 
 LOCAL_CODE_BUCKET = "local-code"  # CodeUri/ContentUri are rewritten to s3://local-code/<path> for the transform
 NO_VALUE = object()
@@ -28,17 +34,17 @@ class Unresolved(TemplateError):
     """A value refers to a resource whose physical id is not known yet."""
 
 
-def _plain(node: Any) -> Any:
+def _plain(node: JSONValue) -> JSONValue:
     # cfn-lint's loader returns str/dict subclasses carrying line numbers; the transform wants plain JSON.
     return json.loads(json.dumps(node))
 
 
-def load_sam(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = _plain(cfn_yaml.load(str(path)))
+def load_sam(path: Path) -> Template:
+    loaded: Template = _plain(cfn_yaml.load(str(path)))
     return loaded
 
 
-def transform(sam: dict[str, Any], parameters: Mapping[str, str], region: str) -> dict[str, Any]:
+def transform(sam: Template, parameters: Mapping[str, str], region: str) -> Template:
     """Run the SAM transform offline. Local code paths become ``s3://local-code/<path>`` so they survive it."""
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
@@ -54,16 +60,14 @@ def transform(sam: dict[str, Any], parameters: Mapping[str, str], region: str) -
     # The translator takes its region from a boto3 session (pseudo parameters); no call is made with it.
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     try:
-        result: dict[str, Any] = translator.translate(
-            sam, parameter_values=dict(parameters), get_managed_policy_map=dict
-        )
+        result: Template = translator.translate(sam, parameter_values=dict(parameters), get_managed_policy_map=dict)
     except InvalidDocumentException as exc:
         causes = "; ".join(str(cause) for cause in exc.causes)
         raise TemplateError(f"SAM transform failed: {causes}") from exc
     return result
 
 
-def code_path(code: Mapping[str, Any], root: Path) -> Path:
+def code_path(code: Mapping[str, JSONValue], root: Path) -> Path:
     """The local folder behind a transformed ``Code``/``Content`` (see :func:`transform`)."""
     if code.get("S3Bucket") != LOCAL_CODE_BUCKET:
         raise TemplateError(f"code is not local: {code}")
@@ -74,11 +78,11 @@ def code_path(code: Mapping[str, Any], root: Path) -> Path:
 class Resolver:
     """Resolves intrinsic functions against parameters, pseudo parameters and known physical ids."""
 
-    template: dict[str, Any]
+    template: Template
     parameters: dict[str, str]
     pseudo: dict[str, str]
-    refs: dict[str, Any] = field(default_factory=dict)  # logical id → Ref value
-    attrs: dict[tuple[str, str], Any] = field(default_factory=dict)  # (logical id, attribute) → value
+    refs: dict[str, JSONValue] = field(default_factory=dict)  # logical id → Ref value
+    attrs: dict[tuple[str, str], JSONValue] = field(default_factory=dict)  # (logical id, attribute) → value
     _conditions: dict[str, bool] = field(default_factory=dict)
 
     def condition(self, name: str) -> bool:
@@ -93,7 +97,7 @@ class Resolver:
         name = self.template["Resources"][logical_id].get("Condition")
         return name is None or self.condition(name)
 
-    def ref(self, name: str) -> Any:
+    def ref(self, name: str) -> JSONValue:
         if name in self.pseudo:
             return self.pseudo[name]
         if name == "AWS::NoValue":
@@ -104,16 +108,16 @@ class Resolver:
             return self.refs[name]
         raise Unresolved(f"Ref {name} is not known yet")
 
-    def get_att(self, logical_id: str, attribute: str) -> Any:
+    def get_att(self, logical_id: str, attribute: str) -> JSONValue:
         if (logical_id, attribute) in self.attrs:
             return self.attrs[(logical_id, attribute)]
         raise Unresolved(f"GetAtt {logical_id}.{attribute} is not known yet")
 
-    def resolve(self, node: Any) -> Any:
+    def resolve(self, node: JSONValue) -> JSONValue:
         value = self._resolve(node)
         return None if value is NO_VALUE else value
 
-    def _resolve(self, node: Any) -> Any:
+    def _resolve(self, node: JSONValue) -> JSONValue:
         if isinstance(node, list):
             items = [self._resolve(item) for item in node]
             return [item for item in items if item is not NO_VALUE]
@@ -127,14 +131,14 @@ class Resolver:
         resolved = {key: self._resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
-    def _fn_ref(self, arg: Any) -> Any:
+    def _fn_ref(self, arg: JSONValue) -> JSONValue:
         return self.ref(arg)
 
-    def _fn_get_att(self, arg: Any) -> Any:
+    def _fn_get_att(self, arg: JSONValue) -> JSONValue:
         logical_id, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
         return self.get_att(logical_id, self._resolve(attribute))
 
-    def _fn_sub(self, arg: Any) -> Any:
+    def _fn_sub(self, arg: JSONValue) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self._resolve(arg[1]))
 
         def replace(match: re.Match[str]) -> str:
@@ -150,54 +154,54 @@ class Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
 
-    def _fn_join(self, arg: Any) -> Any:
+    def _fn_join(self, arg: JSONValue) -> str:
         delimiter, items = arg
         return str(delimiter).join(str(item) for item in self._resolve(items))
 
-    def _fn_select(self, arg: Any) -> Any:
+    def _fn_select(self, arg: JSONValue) -> JSONValue:
         index, items = self._resolve(arg)
         return items[int(index)]
 
-    def _fn_split(self, arg: Any) -> Any:
+    def _fn_split(self, arg: JSONValue) -> list[str]:
         delimiter, text = self._resolve(arg)
         return str(text).split(delimiter)
 
-    def _fn_if(self, arg: Any) -> Any:
+    def _fn_if(self, arg: JSONValue) -> JSONValue:
         name, when_true, when_false = arg
         return self._resolve(when_true if self.condition(name) else when_false)
 
-    def _fn_find_in_map(self, arg: Any) -> Any:
+    def _fn_find_in_map(self, arg: JSONValue) -> JSONValue:
         map_name, first, second = (self._resolve(part) for part in arg[:3])
         try:
             return self.template["Mappings"][map_name][first][second]
         except KeyError as exc:
             raise TemplateError(f"Fn::FindInMap {map_name}/{first}/{second} has no value") from exc
 
-    def _fn_equals(self, arg: Any) -> Any:
+    def _fn_equals(self, arg: JSONValue) -> bool:
         left, right = self._resolve(arg)
         return str(left) == str(right)
 
-    def _fn_not(self, arg: Any) -> Any:
+    def _fn_not(self, arg: JSONValue) -> bool:
         return not self._resolve(arg)[0]
 
-    def _fn_and(self, arg: Any) -> Any:
+    def _fn_and(self, arg: JSONValue) -> bool:
         return all(self._resolve(arg))
 
-    def _fn_or(self, arg: Any) -> Any:
+    def _fn_or(self, arg: JSONValue) -> bool:
         return any(self._resolve(arg))
 
-    def _fn_condition(self, arg: Any) -> Any:
+    def _fn_condition(self, arg: JSONValue) -> bool:
         return self.condition(arg)
 
-    def _fn_get_azs(self, arg: Any) -> Any:
+    def _fn_get_azs(self, arg: JSONValue) -> list[str]:
         return [f"{self.pseudo['AWS::Region']}{zone}" for zone in "abc"]
 
-    def _fn_base64(self, arg: Any) -> Any:
+    def _fn_base64(self, arg: JSONValue) -> str:
         import base64
 
         return base64.b64encode(str(self._resolve(arg)).encode()).decode()
 
-    _FUNCTIONS: ClassVar[dict[str, Callable[[Resolver, Any], Any]]] = {
+    _FUNCTIONS: ClassVar[dict[str, Callable[[Resolver, JSONValue], JSONValue]]] = {
         "Ref": _fn_ref,
         "Fn::GetAtt": _fn_get_att,
         "Fn::Sub": _fn_sub,
@@ -216,7 +220,7 @@ class Resolver:
     }
 
 
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+def parameter_values(template: Mapping[str, JSONValue], overrides: Mapping[str, str]) -> dict[str, str]:
     """Every parameter's value: the override, else the default; a parameter with neither is an error."""
     values: dict[str, str] = {}
     for name, spec in template.get("Parameters", {}).items():

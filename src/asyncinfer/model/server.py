@@ -1,9 +1,5 @@
-"""HTTP server implementing the SageMaker inference container contract for the XGBoost 1.7-1 stand-in.
-
-``GET /ping`` answers 200 with an empty body once the model is loaded (503 while it loads, 500 if loading
-failed), ``POST /invocations`` follows :mod:`asyncinfer.model.inference`, and ``GET /execution-parameters`` answers
-as the real container does. Every response that has a body carries ``Content-Length`` (SageMaker's async platform
-rejects chunked container responses); 204 carries none, as HTTP requires.
+"""The XGBoost 1.7-1 container stand-in: a server that loads the model and serves the container's HTTP contract
+(container_http.py), in-process or from the command line.
 
 Requests are served on threads, so ``/ping`` keeps answering while long invocations run and the emulator can send
 ``MaxConcurrentInvocationsPerInstance`` requests at once.
@@ -23,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
 import os
 import shutil
@@ -35,11 +30,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Literal, Self, cast
+from typing import TYPE_CHECKING, Self
 
-from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
 from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model
-from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke, resolve_default_accept
+from asyncinfer.model.container_http import ContainerHTTPServer, State
+from asyncinfer.model.inference import resolve_default_accept
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,8 +46,6 @@ DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 MAX_CONTENT_LENGTH_CAP = 20 * 1024 * 1024
 #: How long an invocation that arrives while the model is still loading waits for it before answering 500.
 LOAD_WAIT_SECONDS = 120.0
-
-State = Literal["not-loaded", "loading", "ready", "failed"]
 
 
 class ModelServerError(Exception):
@@ -67,114 +60,6 @@ def max_content_length_from_env() -> int:
     """The container's ``_get_max_content_length``: ``MAX_CONTENT_LENGTH`` (bytes), capped at 20 MiB."""
     value = int(os.environ.get("MAX_CONTENT_LENGTH", str(DEFAULT_MAX_CONTENT_LENGTH)))
     return min(value, MAX_CONTENT_LENGTH_CAP)
-
-
-class _HTTPServer(LoopbackServer):
-    def __init__(self, address: tuple[str, int], app: ModelServer) -> None:
-        self.app = app
-        super().__init__(address, _Handler)
-
-
-class _Handler(KeepAliveHandler):
-    server_version = "asyncinfer-xgboost/1.7-1"
-    # Idle keep-alive connections and stalled uploads give up after this many seconds.
-    timeout = 120
-
-    @property
-    def _server(self) -> _HTTPServer:
-        return cast(_HTTPServer, self.server)
-
-    def _send(self, status: int, body: bytes = b"", content_type: str | None = ERROR_CONTENT_TYPE) -> None:
-        self.send_response(status)
-        if status != 204:
-            if content_type is not None:
-                self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    def _read_body(self, limit: int) -> bytes | None:
-        """The request body, or None after answering 413/400 (the connection is then closed)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    chunk_size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    self.close_connection = True
-                    self._send(400, b"Bad chunked encoding")
-                    return None
-                if chunk_size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                size += chunk_size
-                if size > limit:
-                    self.close_connection = True
-                    self._send(413, b"Request Entity Too Large")
-                    return None
-                chunks.append(self.rfile.read(chunk_size))
-                self.rfile.readline(3)  # CRLF after each chunk
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            self._send(400, b"Bad Content-Length")
-            return None
-        if length > limit:
-            # Not reading the body, so the connection cannot be reused.
-            self.close_connection = True
-            self._send(413, b"Request Entity Too Large")
-            return None
-        return self.rfile.read(length) if length > 0 else b""
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        app = self._server.app
-        if path == "/ping":
-            state = app.state
-            if state == "ready":
-                self._send(200)
-            elif state == "failed":
-                self._send(500, f"Unable to load model: {app.load_error}".encode())
-            else:
-                self._send(503, b"model is not loaded yet")
-        elif path == "/execution-parameters":
-            params = {
-                "MaxConcurrentTransforms": os.cpu_count() or 1,
-                "BatchStrategy": "MULTI_RECORD",
-                "MaxPayloadInMB": app.max_content_length // (1024 * 1024),
-            }
-            self._send(200, json.dumps(params).encode(), "application/json")
-        else:
-            self._send(404, b"Not Found")
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        app = self._server.app
-        if path != "/invocations":
-            # Drain the body so that the connection stays usable.
-            if self._read_body(app.max_content_length) is not None:
-                self._send(404, b"Not Found")
-            return
-        body = self._read_body(app.max_content_length)
-        if body is None:
-            return
-        result = invoke(
-            body,
-            self.headers.get("Content-Type"),
-            self.headers.get("Accept"),
-            app.get_model,
-            default_accept=app.default_accept,
-        )
-        if result.status == 200 and app.latency_seconds > 0:
-            app.simulate_latency()
-        self._send(result.status, result.body, result.content_type)
 
 
 class ModelServer:
@@ -212,7 +97,7 @@ class ModelServer:
         self._load_done = threading.Event()
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: ContainerHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._load_thread: threading.Thread | None = None
         self._workdir: Path | None = None
@@ -253,7 +138,7 @@ class ModelServer:
         if self._httpd is not None:
             raise ModelServerError("server already started")
         try:
-            self._httpd = _HTTPServer((self.host, self._requested_port), self)
+            self._httpd = ContainerHTTPServer((self.host, self._requested_port), self)
         except OSError as exc:
             where = f"{self.host}:{self._requested_port}"
             if exc.errno == errno.EADDRINUSE:

@@ -1,0 +1,148 @@
+"""What the commands print: the console, progress bars around uploads and result following, and the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from asyncinfer import target, uploads
+from asyncinfer.result_summary import Summary
+from asyncinfer.results import Received, ResultFollower, follow
+
+if TYPE_CHECKING:
+    from asyncinfer.local.stack import RunningStack
+    from asyncinfer.soak import Audit
+
+console = Console(stderr=False)
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+def upload_showing_progress(stack: target.Target, paths: list[Path], prefix: str) -> list[uploads.Upload]:
+    items = uploads.collect(paths, prefix)
+    with progress() as bar:
+        task = bar.add_task("uploading", total=len(items))
+        return uploads.upload(stack, items, lambda _: bar.advance(task))
+
+
+def follow_showing_progress(
+    stack: target.Target,
+    expect: int | None,
+    timeout: float,
+    uploaded: Mapping[str, float] | None = None,
+    show: bool = True,
+) -> tuple[Summary, list[Received]]:
+    """:func:`asyncinfer.results.follow` with a progress bar; ``show`` (without ``expect``) prints each event."""
+    follower = ResultFollower(stack)
+    with progress() as bar:
+        task = bar.add_task("results", total=expect)
+
+        def on_result(item: Received, summary: Summary) -> None:
+            bar.update(
+                task,
+                advance=1,
+                description=f"results: [green]{summary.completed} completed[/] [red]{summary.failed} failed[/]",
+            )
+            if show and expect is None:
+                bar.console.print(f"{item.status:9} {item.event.detail['inferenceId'][:12]} {item.input_key}")
+
+        return follow(follower, expect, timeout, uploaded, on_result)
+
+
+def stack_table(running: RunningStack) -> Table:
+    assert running.stack is not None
+    table = Table(title=f"local stack {running.stack.stack_name}", show_header=False)
+    table.add_row("AWS APIs (AWS_ENDPOINT_URL)", running.aws_endpoint_url)
+    table.add_row("sagemaker-runtime", running.sagemaker_runtime_url)
+    table.add_row("model container", running.container_url)
+    if running.faults is not None:
+        table.add_row("fault injection", running.faults.plan.describe() + f" (seed {running.faults.plan.seed})")
+    for key, value in running.stack.outputs.items():
+        table.add_row(key, value)
+    return table
+
+
+def summary_table(summary: Summary, title: str) -> Table:
+    figures = summary.as_dict()
+    table = Table(title=title, show_header=False)
+    table.add_row("completed", str(summary.completed))
+    table.add_row("failed", str(summary.failed))
+    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  {count} x", reason[:110])
+    for key, label in (("latencyP50Seconds", "latency p50"), ("latencyP95Seconds", "latency p95")):
+        if figures[key] is not None:
+            table.add_row(label, f"{figures[key]:.2f} s (upload → result event)")
+    if figures["throughputFilesPerSecond"] is not None:
+        table.add_row("throughput", f"{figures['throughputFilesPerSecond']:.1f} files/s")
+    return table
+
+
+def results_table(received: list[Received]) -> Table:
+    table = Table(title="every result")
+    for column in ("file", "status", "ms", "output / reason"):
+        table.add_column(column, overflow="fold")
+    for item in sorted(received, key=lambda r: r.input_key):
+        detail = item.event.detail
+        outcome = detail.get("outputLocation") if item.status == "COMPLETED" else detail.get("failureReason")
+        style = "green" if item.status == "COMPLETED" else "red"
+        table.add_row(
+            item.input_key, f"[{style}]{item.status}[/]", str(detail.get("durationMs") or ""), str(outcome or "")[:100]
+        )
+    return table
+
+
+def soak_table(result: Audit) -> Table:
+    from asyncinfer.soak import fault_rows
+
+    table = Table(title=f"soak: {result.uploaded} files (seed {result.seed})", show_header=False)
+    table.add_column("what", max_width=90)
+    table.add_column("count", justify="right", overflow="fold")
+    table.add_row("faults", result.faults)
+
+    def bad(value: int) -> str:
+        return f"[red]{value}[/]" if value else f"[green]{value}[/]"
+
+    table.add_row("inputs (object versions)", str(result.inputs))
+    table.add_row("terminal jobs", f"{result.terminal_jobs} ({result.completed} completed, {result.failed} failed)")
+    table.add_row("open jobs", str(result.open_jobs))
+    table.add_row("result events", str(result.result_events))
+    table.add_row("duplicates (inputs with > 1 event)", bad(result.duplicates))
+    table.add_row("lost", bad(result.lost))
+    table.add_row("contradictions (event vs job)", bad(result.contradictions))
+    table.add_row("dangling locations", bad(result.dangling))
+    if result.dangling_explained:
+        table.add_row(
+            "  inputs whose failure object the endpoint could not write (reason says so)",
+            str(result.dangling_explained),
+        )
+    table.add_row("dead-letter entries", str(result.dead_letter_entries))
+    for reason, count in result.dead_letter_reasons.items():
+        table.add_row(f"  {reason[:110]}", str(count))
+    table.add_row("inputs accounted for by a dead letter only", str(result.dead_lettered_inputs))
+    table.add_row(
+        "orphan outputs (no job points to them)",
+        f"{result.orphan_outputs} + {result.orphan_failure_objects} failure objects",
+    )
+    shown: dict[str, int] = {}
+    for reason, count in result.failure_reasons.items():
+        shown[reason[:80]] = shown.get(reason[:80], 0) + count
+    for reason, count in sorted(shown.items(), key=lambda kv: -kv[1])[:10]:
+        table.add_row(f"  failed: {reason}", str(count))
+    table.add_row(
+        "throughput", f"{result.throughput_files_per_second:.1f} files/s over {result.processing_seconds:.0f} s"
+    )
+    if result.latency_p50_seconds is not None:
+        table.add_row("latency p50 / p95", f"{result.latency_p50_seconds:.1f} s / {result.latency_p95_seconds:.1f} s")
+    table.add_row("duration (stack start to audit)", f"{result.duration_seconds:.0f} s")
+    for name, text in fault_rows(result.fault_counts):
+        table.add_row(f"fault {name}" if not name.startswith(" ") else name, text)
+    return table

@@ -1,0 +1,145 @@
+"""The SageMaker inference container's HTTP contract: GET /ping, POST /invocations, GET /execution-parameters.
+
+``/ping`` answers 200 with an empty body once the model is loaded (503 while it loads, 500 if loading failed);
+``/invocations`` follows :mod:`asyncinfer.model.inference`. Every response that has a body carries
+``Content-Length`` (SageMaker's async platform rejects chunked container responses); 204 carries none, as HTTP
+requires. What is served comes from a :class:`ContainerApp` (server.py's ModelServer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Literal, Protocol, cast
+
+from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
+from asyncinfer.model.artifact import LoadedModel
+from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
+
+State = Literal["not-loaded", "loading", "ready", "failed"]
+
+
+class ContainerApp(Protocol):
+    """What the HTTP front needs of the container: its model's state, its limits, and the model."""
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def load_error(self) -> str | None: ...
+
+    max_content_length: int
+    default_accept: str
+    latency_seconds: float
+
+    def get_model(self) -> LoadedModel: ...
+
+    def simulate_latency(self) -> None: ...
+
+
+class ContainerHTTPServer(LoopbackServer):
+    def __init__(self, address: tuple[str, int], app: ContainerApp) -> None:
+        self.app = app
+        super().__init__(address, _Handler)
+
+
+class _Handler(KeepAliveHandler):
+    server_version = "asyncinfer-xgboost/1.7-1"
+    # Idle keep-alive connections and stalled uploads give up after this many seconds.
+    timeout = 120
+
+    @property
+    def _server(self) -> ContainerHTTPServer:
+        return cast(ContainerHTTPServer, self.server)
+
+    def _send(self, status: int, body: bytes = b"", content_type: str | None = ERROR_CONTENT_TYPE) -> None:
+        self.send_response(status)
+        if status != 204:
+            if content_type is not None:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _read_body(self, limit: int) -> bytes | None:
+        """The request body, or None after answering 413/400 (the connection is then closed)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                line = self.rfile.readline(65537)
+                try:
+                    chunk_size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    self._send(400, b"Bad chunked encoding")
+                    return None
+                if chunk_size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                size += chunk_size
+                if size > limit:
+                    self.close_connection = True
+                    self._send(413, b"Request Entity Too Large")
+                    return None
+                chunks.append(self.rfile.read(chunk_size))
+                self.rfile.readline(3)  # CRLF after each chunk
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send(400, b"Bad Content-Length")
+            return None
+        if length > limit:
+            # Not reading the body, so the connection cannot be reused.
+            self.close_connection = True
+            self._send(413, b"Request Entity Too Large")
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self._server.app
+        if path == "/ping":
+            state = app.state
+            if state == "ready":
+                self._send(200)
+            elif state == "failed":
+                self._send(500, f"Unable to load model: {app.load_error}".encode())
+            else:
+                self._send(503, b"model is not loaded yet")
+        elif path == "/execution-parameters":
+            params = {
+                "MaxConcurrentTransforms": os.cpu_count() or 1,
+                "BatchStrategy": "MULTI_RECORD",
+                "MaxPayloadInMB": app.max_content_length // (1024 * 1024),
+            }
+            self._send(200, json.dumps(params).encode(), "application/json")
+        else:
+            self._send(404, b"Not Found")
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self._server.app
+        if path != "/invocations":
+            # Drain the body so that the connection stays usable.
+            if self._read_body(app.max_content_length) is not None:
+                self._send(404, b"Not Found")
+            return
+        body = self._read_body(app.max_content_length)
+        if body is None:
+            return
+        result = invoke(
+            body,
+            self.headers.get("Content-Type"),
+            self.headers.get("Accept"),
+            app.get_model,
+            default_accept=app.default_accept,
+        )
+        if result.status == 200 and app.latency_seconds > 0:
+            app.simulate_latency()
+        self._send(result.status, result.body, result.content_type)
