@@ -22,12 +22,13 @@ import pytest
 from async_pipeline.inference_ids import of_version
 from async_pipeline.notifications import STATUS_FAILED, InferenceNotification
 
-from asyncinfer import dead_letters, results
+from asyncinfer import dead_letters, result_summary
 from asyncinfer.faults import CATALOGUE, FaultInjector, FaultPlan, FaultSpecError
 from asyncinfer.faults.worker import terminal_job_write
 from asyncinfer.local.chaos_proxy import ChaosProxy
-from asyncinfer.local.lambda_runtime import AsyncInvoker, InvocationResult
-from asyncinfer.local.provision import FunctionSpec
+from asyncinfer.local.lambda_environment import InvocationResult
+from asyncinfer.local.lambda_runtime import AsyncInvoker
+from asyncinfer.local.lambda_wiring import FunctionSpec
 from tests.support import ROOT, free_port, free_port_block
 
 ASYNCINFER = [sys.executable, "-m", "asyncinfer.cli"]
@@ -295,7 +296,7 @@ def test_dead_letters_name_their_inputs_and_reasons() -> None:
     assert entry.kind == "lambda" and entry.source == "stack-SubmitterFunction"
     assert entry.input_uris == ["s3://in/a bé.csv"]
     assert entry.inference_ids == [of_version("in", "a bé.csv", "v1")]
-    assert results.normalize_reason(entry.reason) == (
+    assert result_summary.normalize_reason(entry.reason) == (
         "RetriesExhausted: SubmissionFailed: N record(s) failed: record N (s3://...): InvokeEndpointAsync s3://...: "
         "ServiceUnavailable down"
     )

@@ -13,7 +13,7 @@ from async_pipeline import result_events
 
 from asyncinfer import dead_letters, target
 from asyncinfer.dead_letters import DeadLetter
-from asyncinfer.results import QueueDrain
+from asyncinfer.queue_drain import QueueDrain
 from asyncinfer.soak.snapshot import ReceivedEvent
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from async_pipeline.jobs import TERMINAL, Job
 
 from asyncinfer.dead_letters import DeadLetter
 from asyncinfer.local.endpoint.failure_reasons import failure_object_missing_explained
-from asyncinfer.results import normalize_reason
+from asyncinfer.result_summary import normalize_reason
 from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot
 
 EXAMPLES_PER_KIND = 10
