@@ -27,7 +27,10 @@ class Received:
     @property
     def input_key(self) -> str:
         location = self.event.detail.get("inputLocation")
-        return s3_uris.key_of(str(location)) if location else ""
+        try:
+            return s3_uris.key_of(str(location)) if location else ""
+        except ValueError:  # not an S3 URI: nothing this pipeline writes, but shown, not fatal
+            return str(location)
 
 
 class ResultSource(Protocol):

@@ -31,7 +31,8 @@ def received_event(body_text: str, received_at: float) -> ReceivedEvent | None:
         event = result_events.from_envelope(envelope)
         return ReceivedEvent(
             event_id=str(envelope.get("id") or f"noid-{time.time_ns()}"),
-            inference_id=event.inference_id,
+            # An event without its id is kept (under "None") so that the audit reports it as a stray, not ignored.
+            inference_id=str(event.detail.get("inferenceId")),
             status=event.status,
             input_location=event.input_location,
             location=event.location,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from asyncinfer.target import REQUIRED_OUTPUTS
 from tests.unit.template.support import (
     DESIGN_FUNCTION_NAMES,
     FUNCTIONS,
@@ -29,6 +30,7 @@ def test_outputs_are_exactly_the_public_contract(raw: dict[str, Any]) -> None:
     documented = set(backticked(design_section("Logical IDs").split("Outputs:")[1]))
     assert documented == OUTPUTS
     assert set(raw["Outputs"]) == OUTPUTS
+    assert set(REQUIRED_OUTPUTS) == OUTPUTS  # what the CLI reads from a stack is what the template gives
     expected_values = {
         "InputBucketName": {"Ref": "InputBucket"},
         "OutputBucketName": {"Ref": "OutputBucket"},

@@ -137,9 +137,10 @@ class EndpointQueue:
             with self._cond:
                 self._refused_since = None
 
-    def count(self, counter: CounterName, n: int = 1) -> None:
+    def count(self, *counters: CounterName) -> None:
         with self._cond:
-            self._counters[counter] += n
+            for counter in counters:
+                self._counters[counter] += 1
 
     # --- capacity -------------------------------------------------------------------------------------------------
 

@@ -59,7 +59,9 @@ TEXT_PLAIN = "text/plain; charset=utf-8"
 class Tally(Protocol):
     """Where the writer counts (the endpoint's queue, whose counters ``stats()`` reports)."""
 
-    def count(self, counter: CounterName, n: int = 1) -> None: ...
+    def count(self, *counters: CounterName) -> None:
+        """Add one to each counter, all at once (``stats()`` never sees some of them without the others)."""
+        ...
 
 
 # --- pure: what is written and what is notified -----------------------------------------------------------------------
@@ -192,11 +194,10 @@ class ResultWriter:
         notification = notification_for(
             request, failure, region=self._region, event_time=self._clock(), failure_location=failure_location
         )
-        tally.count("failed")
-        if failure.cause == "expired":
-            tally.count("expired")
-        elif failure.cause == "timed_out":
-            tally.count("timed_out")
+        if failure.cause in ("expired", "timed_out"):
+            tally.count("failed", failure.cause)
+        else:
+            tally.count("failed")
         kind = EventKind.EXPIRED if failure.cause == "expired" else EventKind.FAILED
         self._emit(kind, request.endpoint_name, request.inference_id, notification)
         topic = request.settings.error_topic
