@@ -1,16 +1,20 @@
-"""Where moto's output differs from what AWS sends, and the pipeline's behaviour depends on it, fix it here.
+"""Every patch the local stack applies to moto, in one place: where moto's output differs from what AWS sends and
+the pipeline depends on it, and where moto spends CPU for nothing on every request.
 
-Each patch names the moto function it wraps; tests/integration/test_local_stack.py asserts the resulting shapes,
-so a moto upgrade that breaks a patch fails loudly rather than silently changing the events.
+Each patch names the moto function it wraps. tests/integration/test_local_stack.py asserts the shapes the first
+kind produces; tests/unit/test_moto_patches.py shows the second kind changes no result (events still match, messages
+still expire, every service still routes), so a moto upgrade that breaks a patch fails loudly.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
@@ -63,14 +67,116 @@ def _serialise_dynamodb() -> None:
         setattr(DynamoDBBackend, name, atomic)
 
 
+def _cache_jsonpath() -> None:
+    """EventBridge builds each delivered event from its input paths with jsonpath-ng, parsing every path again for
+    every event and target (a PLY parser each time, ~0.8 ms, 8 paths per event). Parsed expressions are immutable
+    and ``find`` does not change them, so one parse per distinct path text serves every event."""
+    import jsonpath_ng.ext
+    from jsonpath_ng.ext.parser import parse
+
+    # moto's events/utils.py imports ``parse`` from jsonpath_ng.ext inside the function, at each call.
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(parse)  # type: ignore[attr-defined]
+
+
+def _cheap_sqs_retention_check() -> None:
+    """moto checks each received message against the queue's MessageRetentionPeriod by computing every queue
+    attribute (ApproximateNumberOfMessages scans all messages), so a receive cost grows with the queue's depth.
+    The period is a plain attribute of the queue: read it alone. Same rule: kept while sent + period > now."""
+    from moto.core import utils
+    from moto.sqs.models import Message, SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+        return bool(period + message.sent_timestamp / 1000 > utils.unix_time())  # type: ignore[operator]
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
+def _memoise_dispatch() -> None:
+    """moto's server finds the backend of each request by listing its own package folder (``os.listdir`` and ~190
+    ``isdir``) and trying ~180 URL regexes, under one global lock, on every request. The answer depends only on the
+    host name the request is for, so it is computed once per host."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> Iterable[str]:
+        return modules
+
+    backends.list_of_moto_modules = list_of_moto_modules
+    original = DomainDispatcherApplication.get_backend_for_host
+    memo: dict[str | None, object] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> object:
+        if host in memo:
+            return memo[host]
+        backend = original(self, host)
+        if len(memo) < 1024:  # host names are a handful per service and region; bounded all the same
+            memo[host] = backend
+        return backend
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+class TreeNode(Protocol):
+    """What a node of moto's DynamoDB expression trees holds."""
+
+    children: list[object] | None
+    parent: TreeNode | None
+
+
+def clone_tree(node: TreeNode, parent: TreeNode | None = None) -> TreeNode:
+    """A copy of a parsed expression tree: every node copied, its children list rebuilt, its parent pointing into the
+    copy. moto's nodes hold nothing else (``type``, ``children``, ``parent``), and leaf children are strings or
+    numbers, so this is a deep copy at a fraction of ``copy.deepcopy``'s cost."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    twin = copy.copy(node)
+    twin.parent = parent
+    if isinstance(node.children, list):
+        twin.children = [clone_tree(c, twin) if isinstance(c, Node) else c for c in node.children]
+    return twin
+
+
+def _cache_update_expressions() -> None:
+    """moto parses each UpdateExpression twice per UpdateItem (its request check, then the update), ~1.6 ms each for
+    the job store's terminal update. The tree depends only on the text, but moto's validator then rewrites it in
+    place with the item's values, so each caller gets a copy of the cached tree: same tree, less work. The
+    validation itself (~5 ms, ten passes that resolve names, values and functions against the item) depends on the
+    item and stays as it is (docs/performance.md)."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    make = UpdateExpressionParser.make
+    parsed: dict[str, TreeNode] = {}
+    parsed_lock = threading.Lock()
+
+    def cached_make(cls: type[UpdateExpressionParser], expression: str) -> TreeNode:
+        with parsed_lock:
+            tree = parsed.get(expression)
+        if tree is None:
+            tree = make(expression)  # a malformed expression raises here, every time: only good trees are kept
+            with parsed_lock:
+                if len(parsed) < 1024:  # a service uses a handful of expression texts; bounded all the same
+                    parsed[expression] = tree
+        return clone_tree(tree)
+
+    UpdateExpressionParser.make = classmethod(cached_make)
+
+
 def apply() -> None:
-    """Complete moto's S3 event records (versionId in versioned buckets, sequencer, the identity fields) and make
-    its DynamoDB item operations atomic."""
+    """Complete moto's S3 event records (versionId in versioned buckets, sequencer, the identity fields), make its
+    DynamoDB item operations atomic, and remove four per-request costs (jsonpath parsing in EventBridge, the
+    attribute scan of SQS receives, the backend lookup of the server's dispatcher, UpdateExpression parsing)."""
     global _applied  # noqa: PLW0603 - patching a library is process-wide by nature
     with _lock:
         if _applied:
             return
         _serialise_dynamodb()
+        _cache_jsonpath()
+        _cheap_sqs_retention_check()
+        _memoise_dispatch()
+        _cache_update_expressions()
         from moto.s3 import notifications
 
         original = notifications._get_s3_event
