@@ -14,7 +14,7 @@ from asyncinfer.cli.app import FAULTS_HELP, STATE_DIR_ENV, errors, fault_plan, k
 from asyncinfer.cli.display import console, stack_table
 from asyncinfer.local import stack_process
 from asyncinfer.local.ports import DEFAULT_BASE_PORT, StackPorts
-from asyncinfer.local.stack import LocalConfig, RunningStack
+from asyncinfer.local.stack import LocalConfig, RunningStack, StackError
 
 Command = TypeVar("Command", bound=Callable[..., object])
 
@@ -102,7 +102,9 @@ def local_up(
         try:
             console.print(stack_table(running))
             console.print(f"state in {config.state_file}; Ctrl-C stops the stack")
-            stopping.wait()
+            while not stopping.wait(0.5):
+                if running.failed.is_set():
+                    raise StackError(f"the local stack stopped working: {running.failure}")
         finally:
             with console.status("stopping…"):
                 running.stop()

@@ -1,7 +1,8 @@
 """The local stack: template.yaml running on this machine, with no AWS account and no Docker.
 
 Pieces, started in this order and stopped in reverse:
-1. moto in server mode on loopback (S3, SNS, SQS, DynamoDB, EventBridge, SageMaker control plane);
+1. moto in server mode, in a process of its own, on loopback (S3, SNS, SQS, DynamoDB, EventBridge, SageMaker
+   control plane): see moto_server.py;
 2. the stack, provisioned from template.yaml (see provision.py);
 3. the model container (a stand-in for the SageMaker XGBoost 1.7-1 container) loading the Model's artifact from
    its S3 URI, or any other container URL the user gives;
@@ -32,20 +33,19 @@ import boto3
 from async_pipeline import s3_uris
 
 from asyncinfer.faults import CONTAINER_FAULTS, ENV_VAR, WORKER_FAULTS, EndpointFaults, FaultInjector, FaultPlan
-from asyncinfer.local import moto_patches
 from asyncinfer.local.lambda_runtime import (
     AsyncInvoker,
     EventSourcePoller,
     FunctionRunner,
     worker_environment,
 )
+from asyncinfer.local.moto_process import MotoProcess
 from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.provision import LocalStack, Provisioner
 from asyncinfer.local.template import load_sam
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
-    from moto.server import ThreadedMotoServer
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -115,7 +115,10 @@ class RunningStack:
         self.stack: LocalStack | None = None
         self.aws_endpoint_url = f"http://{config.host}:{config.ports.aws}"
         self.sagemaker_runtime_url = ""
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MotoProcess | None = None
+        # Why the stack stopped working on its own (a process of it died), for whoever waits on it.
+        self.failure: str | None = None
+        self.failed = threading.Event()
         self._model_server: ModelServer | None = None
         self._emulator: AsyncEndpointEmulator | None = None
         self._runners: dict[str, FunctionRunner] = {}
@@ -198,16 +201,21 @@ class RunningStack:
     # --- pieces -------------------------------------------------------------------------------------------------
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        moto_patches.apply()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.ports.aws, verbose=False)
+        # A process of its own: a core of its own, and a fresh moto state for every stack.
+        log = self.config.state_dir / "logs" / "moto.log"
+        self._moto = MotoProcess(self.config.host, self.config.ports.aws, log, on_exit=self._fail)
         self._moto.start()
-        # moto keeps its state per process, not per server: start from nothing, whatever ran here before.
-        import urllib.request
 
-        urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"))
+    def _fail(self, message: str) -> None:
+        self.failure = message
+        self.failed.set()
+
+    @property
+    def moto(self) -> MotoProcess:
+        """moto's process (for its pid and CPU time); the stack must be started."""
+        if self._moto is None:
+            raise StackError("the local stack is not started")
+        return self._moto
 
     @overload
     def client(self, service: Literal["s3"]) -> S3Client: ...

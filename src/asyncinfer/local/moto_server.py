@@ -1,0 +1,241 @@
+"""moto in its own process, serving the local stack's AWS APIs over keep-alive connections.
+
+``python -m asyncinfer.local.moto_server --host H --port P`` applies :mod:`moto_patches`, listens, prints
+``READY <port>`` and serves until its standard input closes: the stack that started it holds the other end, so the
+server never outlives it, whatever way it ends. Running apart from the stack gives moto a core of its own.
+
+moto's own server (werkzeug's development server) closes the connection after every answer, so every request paid
+a TCP handshake and a new thread, and then waited 10 ms for stray bytes. :class:`KeepAliveMotoHandler` answers
+HTTP/1.1 with keep-alive and ``TCP_NODELAY`` (without it Nagle's algorithm delays small answers by tens of ms),
+reads exactly the body each request declares, and keeps moto's handling of headers with underscores (S3 metadata).
+It also counts each request's CPU time by operation, for ``make bench`` (``GET /_asyncinfer/requests``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import ThreadedWSGIServer
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+READY = "READY"
+STATS_PATH = "/_asyncinfer/requests"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
+
+
+class BoundedBody(io.RawIOBase):
+    """A request body of exactly ``length`` bytes on the connection's stream; :meth:`drain` reads what the
+    application left, so the next request on the connection starts where it should."""
+
+    def __init__(self, stream: io.BufferedIOBase, length: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._left <= 0:
+            return 0
+        data = self._stream.read(min(len(buffer), self._left))
+        if not data:
+            raise ConnectionError("the client closed the connection in the middle of the request body")
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(65536):
+            pass
+
+
+class RequestCosts:
+    """CPU time (the handling thread's) and count of requests, by service and operation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = defaultdict(int)
+        self._cpu: dict[str, float] = defaultdict(float)
+
+    def add(self, operation: str, cpu_seconds: float) -> None:
+        with self._lock:
+            self._counts[operation] += 1
+            self._cpu[operation] += cpu_seconds
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            return {op: {"requests": self._counts[op], "cpu_ms": self._cpu[op] * 1000} for op in sorted(self._counts)}
+
+
+def operation_of(environ: WSGIEnvironment) -> str:
+    """``service:Operation`` as well as the request tells it without parsing its body: the JSON services' target
+    header, the query services' ``Action``, else (S3, the REST services) the method and the path's depth."""
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
+    service = scope[3] if len(scope) > 3 else "?"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service}:{str(target).rsplit('.', 1)[-1]}"
+    action = parse_qs(str(environ.get("QUERY_STRING", ""))).get("Action")
+    if action:
+        return f"{service}:{action[0]}"
+    path = str(environ.get("PATH_INFO", "")).strip("/")
+    depth = "object" if "/" in path else ("bucket" if path else "service")
+    return f"{service}:{environ.get('REQUEST_METHOD', '?')} {depth}"
+
+
+class KeepAliveMotoHandler(MotoRequestHandler):
+    """moto's request handler with HTTP/1.1 keep-alive, ``TCP_NODELAY`` and per-request CPU accounting."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 120  # an idle keep-alive connection is closed after this many seconds
+
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        if not environ.get("wsgi.input_terminated"):  # chunked bodies end by themselves (werkzeug's DechunkedInput)
+            environ["wsgi.input"] = BoundedBody(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+        return environ
+
+    def run_wsgi(self) -> None:
+        started = time.thread_time()
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            environ = self.make_environ()
+        except ValueError:
+            self.close_connection = True
+            self.send_error(400, "Malformed Content-Length")
+            return
+        self.environ = environ
+        server = self.server
+        assert isinstance(server, MotoServer)
+        own = environ["PATH_INFO"] == STATS_PATH
+        try:
+            if own:
+                self._answer_json(server.costs.snapshot())
+            else:
+                self._respond(server.app, environ)
+            body = environ["wsgi.input"]
+            if isinstance(body, BoundedBody):
+                body.drain()
+            else:
+                while body.read(65536):
+                    pass
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        finally:
+            if not own:
+                server.costs.add(operation_of(environ), time.thread_time() - started)
+
+    def _respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> None:
+        answer: list[tuple[str, list[tuple[str, str]]]] = []
+        early: list[bytes] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None, /
+        ) -> Callable[[bytes], object]:
+            answer[:] = [(status, headers)]
+            return early.append  # the legacy write() callable: its data goes before the iterable's
+
+        try:
+            result: Iterable[bytes] = app(environ, start_response)
+        except Exception:
+            logger.exception("moto failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            self.close_connection = True
+            self.send_error(500, "Internal error in moto")
+            return
+        try:
+            status, headers = answer[0]
+            code = int(status.split(" ", 1)[0])
+            declared = next((v for k, v in headers if k.lower() == "content-length"), None)
+            head_only = environ["REQUEST_METHOD"] == "HEAD" or code in _NO_BODY_STATUSES or code < 200
+            chunks: Iterable[bytes] = result
+            if declared is None and not head_only:  # frame the answer ourselves: buffer it to know its length
+                whole = b"".join([*early, *result])
+                early, chunks = [], [whole]
+                headers = [*headers, ("Content-Length", str(len(whole)))]
+            self.send_response(code, status.split(" ", 1)[1] if " " in status else "")
+            for name, value in headers:
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not head_only:
+                for data in (*early, *chunks):
+                    if data:
+                        self.wfile.write(data)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _answer_json(self, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # one line per request is noise at thousands of requests per minute
+
+
+class MotoServer(ThreadedWSGIServer):
+    """moto's dispatcher behind the keep-alive handler."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port, DomainDispatcherApplication(create_backend_app), handler=KeepAliveMotoHandler)
+        self.costs = RequestCosts()
+
+
+def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> None:
+    """Serve until ``stop_on`` reaches its end (or forever when None); say ``READY <port>`` on ``ready``."""
+    from asyncinfer.local import moto_patches
+
+    moto_patches.apply()
+    server = MotoServer(host, port)
+    if stop_on is not None:
+
+        def watch() -> None:
+            while stop_on.read(1):
+                pass
+            os._exit(0)  # the stack is gone (or said stop): nothing here needs a graceful end
+
+        threading.Thread(target=watch, name="moto-parent-watch", daemon=True).start()
+    print(f"{READY} {server.server_address[1]}", file=ready, flush=True)
+    server.serve_forever(poll_interval=0.5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve(args.host, args.port, sys.stdout, sys.stdin.buffer)
+
+
+if __name__ == "__main__":
+    main()
