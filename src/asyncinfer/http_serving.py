@@ -1,4 +1,5 @@
-"""The HTTP servers of the local stack (endpoint emulator, model container): threaded, keep-alive, stoppable at once.
+"""The HTTP servers of the local stack (endpoint emulator, model container): threaded, keep-alive with
+TCP_NODELAY, stoppable at once.
 
 Keep-alive matters because botocore and the emulator pool connections; being able to cut those connections matters
 because ``shutdown()`` alone leaves handler threads blocked on idle keep-alive sockets.
@@ -47,6 +48,8 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 (every answer must carry a Content-Length); registers its connection with its ``LoopbackServer``."""
 
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: answers go out at once, not held back by Nagle's algorithm until the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()

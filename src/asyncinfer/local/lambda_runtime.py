@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -34,6 +35,9 @@ from asyncinfer.local.lambda_wiring import EventSource, FunctionSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
+
+logger = logging.getLogger(__name__)
 
 # After a crash or a timeout, the retry waits for the function's Timeout plus this (> the 2 s lease margin).
 CRASH_RETRY_MARGIN_S = 3.0
@@ -308,7 +312,23 @@ class EventSourcePoller(threading.Thread):
                 continue
             for message in messages:
                 self._deliver(lambda_event(self._source, message["Body"]))
-                self._sqs.delete_message(QueueUrl=self._source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                self._delete_delivered(messages)
+
+    def _delete_delivered(self, messages: list[MessageTypeDef]) -> None:
+        """One DeleteMessageBatch for what one receive brought (each delivery is already with the invoker). A
+        message not deleted comes back after its visibility timeout and is delivered again: at least once, as
+        Lambda's own pollers deliver."""
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ]
+        try:
+            failed = self._sqs.delete_message_batch(QueueUrl=self._source.queue_url, Entries=entries).get("Failed", [])
+        except Exception as exc:  # the AWS side is shutting down or restarting
+            logger.warning("could not delete %d delivered message(s) of %s: %s", len(entries), self.name, exc)
+            return
+        for failure in failed:
+            logger.warning("could not delete a delivered message of %s: %s", self.name, failure.get("Message"))
 
     def stop(self) -> None:
         self._stop.set()
