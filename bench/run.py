@@ -156,6 +156,22 @@ def report(results: Section) -> str:
                 throughput.summary_rows(results["throughput"]),
             )
         )
+        parts.append(
+            "### CPU per file, by process (ms)\n\n"
+            + table(
+                ["run", "stack (emulator, Lambda runtime, pollers)", "moto", "Lambda workers"],
+                throughput.cpu_rows(results["throughput"]),
+            )
+        )
+        first_run = results["throughput"]["runs"][0]
+        if first_run.get("moto_requests"):
+            parts.append(
+                "### moto requests per file and their CPU (saturated run)\n\n"
+                + table(
+                    ["operation", "requests per file", "CPU ms per request", "CPU ms per file"],
+                    throughput.request_rows(first_run),
+                )
+            )
     if "sizes" in results:
         parts.append(
             "## 5. sam build artifacts\n\n"

@@ -22,6 +22,7 @@ import resource
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,6 +101,30 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+def _request_costs(aws_url: str) -> dict[str, dict[str, float]]:
+    """moto's own count of requests and their CPU time, by operation, so far (asyncinfer.local.moto_server)."""
+    from asyncinfer.local.moto_server import STATS_PATH
+
+    with urllib.request.urlopen(aws_url + STATS_PATH, timeout=10) as reply:
+        costs: dict[str, dict[str, float]] = json.load(reply)
+    return costs
+
+
+def per_request_rows(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], files: int) -> Section:
+    """Requests per file and CPU per request, by operation, between two readings of moto's counts."""
+    rows: Section = {}
+    for operation, now in sorted(after.items()):
+        requests = now["requests"] - before.get(operation, {}).get("requests", 0)
+        cpu_ms = now["cpu_ms"] - before.get(operation, {}).get("cpu_ms", 0.0)
+        if requests > 0:
+            rows[operation] = {
+                "requests_per_file": round(requests / files, 2),
+                "cpu_ms_per_request": round(cpu_ms / requests, 2),
+                "cpu_ms_per_file": round(cpu_ms / files, 2),
+            }
+    return rows
+
+
 def _latencies(values: list[float], scale: float = 1.0) -> dict[str, float]:
     return {name: round(percentile(values, q) * scale, 3) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
@@ -151,12 +176,14 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
 
         keys = list(bodies)
         own_before, _ = _cpu()
+        moto_before, costs_before = running.moto.cpu_seconds(), _request_costs(running.aws_endpoint_url)
         started = time.time()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda key: upload(key, bodies[key]), keys))
         log(f"throughput: {files} files uploaded in {time.time() - started:.1f} s; waiting for their events")
         complete = arrivals.wait(keys, timeout=max(300.0, files * 0.5))
         own_after, _ = _cpu()
+        moto_after, costs_after = running.moto.cpu_seconds(), _request_costs(running.aws_endpoint_url)
         done = arrivals.count(keys)
         last = max(arrivals.times[key][0] for key in keys if key in arrivals.times)
         pipeline_rate = done / (last - started)
@@ -182,6 +209,7 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
         events_per_file = sorted({len(arrivals.times.get(key, [])) for key in all_keys})
         statuses = sorted({arrivals.statuses.get(key, "none") for key in all_keys})
         lambda_stats = {name: vars(stat) for name, stat in running.invoker.stats.items()}
+        moto_total = running.moto.cpu_seconds()  # moto is a child too: taken out of the workers' figure below
     _, children_after = _cpu()
     result: Section = {
         "model_latency_s": model_latency,
@@ -199,8 +227,10 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
         "statuses": statuses,
         "cpu_ms_per_file": {
             "stack_process": round((own_after - own_before) * 1000 / files, 1),
-            "lambda_workers": round((children_after - cpu_before[1]) * 1000 / len(all_keys), 1),
+            "moto_process": round((moto_after - moto_before) * 1000 / files, 1),
+            "lambda_workers": round((children_after - cpu_before[1] - moto_total) * 1000 / len(all_keys), 1),
         },
+        "moto_requests": per_request_rows(costs_before, costs_after, files),
         "lambda": lambda_stats,
     }
     if paced:
@@ -240,6 +270,34 @@ def summary_rows(section: Section) -> list[list[str]]:
                 if "paced" in result
                 else "-",
                 "yes" if result["events_per_file"] == [1] else f"no: {result['events_per_file']}",
+            ]
+        )
+    return rows
+
+
+def request_rows(result: Section) -> list[list[str]]:
+    """moto's requests per file and CPU per request by operation (saturated run), costliest first, then the total."""
+    rows = sorted(result.get("moto_requests", {}).items(), key=lambda item: -item[1]["cpu_ms_per_file"])
+    lines = [
+        [op, f"{r['requests_per_file']:.2f}", f"{r['cpu_ms_per_request']:.2f}", f"{r['cpu_ms_per_file']:.1f}"]
+        for op, r in rows
+    ]
+    if rows:
+        requests = sum(r["requests_per_file"] for _, r in rows)
+        cpu = sum(r["cpu_ms_per_file"] for _, r in rows)
+        lines.append(["all", f"{requests:.2f}", f"{cpu / requests:.2f}", f"{cpu:.1f}"])
+    return lines
+
+
+def cpu_rows(section: Section) -> list[list[str]]:
+    """CPU per file by process, for each run."""
+    rows = []
+    for result in section["runs"]:
+        cpu = result["cpu_ms_per_file"]
+        rows.append(
+            [
+                f"{result['files']} files, model + {result['model_latency_s']:g} s",
+                *(f"{cpu.get(name, 0.0):.1f}" for name in ("stack_process", "moto_process", "lambda_workers")),
             ]
         )
     return rows
