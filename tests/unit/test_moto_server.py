@@ -32,6 +32,7 @@ def test_a_bounded_body_reads_its_length_and_drains_the_rest() -> None:
     body = BoundedBody(stream, 10)
     assert body.read(4) == b"0123"
     body.drain()
+    assert body.head == b"0123456789"
     assert body.read() == b""
     assert stream.read() == b"NEXT REQUEST"
 
@@ -49,6 +50,14 @@ def test_operation_of_a_request(environ: dict[str, str], operation: str) -> None
     service = operation.split(":", maxsplit=1)[0]
     auth = f"AWS4-HMAC-SHA256 Credential=AKID/20261202/us-east-1/{service}/aws4_request, SignedHeaders=host"
     assert operation_of({"HTTP_AUTHORIZATION": auth, **environ}) == operation
+
+
+def test_operation_of_a_form_encoded_request_is_in_its_body() -> None:
+    auth = "AWS4-HMAC-SHA256 Credential=AKID/20261202/us-east-1/sns/aws4_request, SignedHeaders=host"
+    environ = {"HTTP_AUTHORIZATION": auth, "REQUEST_METHOD": "POST", "PATH_INFO": "/"}
+    form = {**environ, "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert operation_of(form, b"Action=Publish&TopicArn=arn%3Aaws%3Asns") == "sns:Publish"
+    assert operation_of(environ, b"Action=Publish") == "sns:POST service"  # not a form: the body is not looked at
 
 
 @pytest.mark.parametrize("path", ["/", STATS_PATH])

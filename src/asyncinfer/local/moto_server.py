@@ -39,6 +39,7 @@ READY = "READY"
 STATS_PATH = "/_asyncinfer/requests"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
+_HEAD_BYTES = 512
 
 
 class BoundedBody(io.RawIOBase):
@@ -49,6 +50,7 @@ class BoundedBody(io.RawIOBase):
         super().__init__()
         self._stream = stream
         self._left = length
+        self.head = b""  # the first bytes read, which name the operation of form-encoded requests
 
     def readable(self) -> bool:
         return True
@@ -61,6 +63,8 @@ class BoundedBody(io.RawIOBase):
             raise ConnectionError("the client closed the connection in the middle of the request body")
         buffer[: len(data)] = data
         self._left -= len(data)
+        if len(self.head) < _HEAD_BYTES:
+            self.head += data[: _HEAD_BYTES - len(self.head)]
         return len(data)
 
     def drain(self) -> None:
@@ -86,9 +90,9 @@ class RequestCosts:
             return {op: {"requests": self._counts[op], "cpu_ms": self._cpu[op] * 1000} for op in sorted(self._counts)}
 
 
-def operation_of(environ: WSGIEnvironment) -> str:
-    """``service:Operation`` as well as the request tells it without parsing its body: the JSON services' target
-    header, the query services' ``Action``, else (S3, the REST services) the method and the path's depth."""
+def operation_of(environ: WSGIEnvironment, body_head: bytes = b"") -> str:
+    """``service:Operation``: the JSON services' target header, the query services' ``Action`` (in the query string
+    or at the start of a form-encoded body), else (S3, the REST services) the method and the path's depth."""
     auth = str(environ.get("HTTP_AUTHORIZATION", ""))
     scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/") if "Credential=" in auth else []
     service = scope[3] if len(scope) > 3 else "?"
@@ -96,6 +100,8 @@ def operation_of(environ: WSGIEnvironment) -> str:
     if target:
         return f"{service}:{str(target).rsplit('.', 1)[-1]}"
     action = parse_qs(str(environ.get("QUERY_STRING", ""))).get("Action")
+    if not action and str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+        action = parse_qs(body_head.decode("utf-8", "replace")).get("Action")
     if action:
         return f"{service}:{action[0]}"
     path = str(environ.get("PATH_INFO", "")).strip("/")
@@ -145,7 +151,9 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             self.close_connection = True
         finally:
             if not own:
-                server.costs.add(operation_of(environ), time.thread_time() - started)
+                body = environ["wsgi.input"]
+                head = body.head if isinstance(body, BoundedBody) else b""
+                server.costs.add(operation_of(environ, head), time.thread_time() - started)
 
     def _respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> None:
         answer: list[tuple[str, list[tuple[str, str]]]] = []
