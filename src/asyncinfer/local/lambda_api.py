@@ -29,6 +29,11 @@ class LambdaApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive and TCP_NODELAY, like the stack's other servers (every answer has a Content-Length).
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            timeout = 60  # an idle keep-alive connection is closed after this many seconds
+
             def log_message(self, format: str, *args: object) -> None:  # quiet, like the other local services
                 return
 
