@@ -13,8 +13,61 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal, Protocol
 
 logger = logging.getLogger(__name__)
+
+_MAX_LINE = 65537
+
+
+class Reader(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class BodyTooLarge(Exception):
+    """The body is larger than the read limit; it was not read to its end (the connection cannot be reused)."""
+
+
+class MalformedBody(Exception):
+    """The body's framing is broken (``framing``: which); the message says how, in the endpoint's words."""
+
+    def __init__(self, framing: Literal["chunked", "length"], message: str) -> None:
+        super().__init__(message)
+        self.framing = framing
+
+
+def read_chunked(rfile: Reader, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (trailers skipped) of at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        line = rfile.readline(_MAX_LINE)
+        try:
+            chunk_size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise MalformedBody("chunked", "Malformed chunked body.") from None
+        if chunk_size == 0:
+            while rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        size += chunk_size
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(rfile.read(chunk_size))
+        rfile.readline(3)  # the CRLF after each chunk
+
+
+def read_sized(rfile: Reader, content_length: str | None, limit: int) -> bytes:
+    """A body of ``Content-Length`` bytes (none: empty), at most ``limit``."""
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        raise MalformedBody("length", "Malformed Content-Length.") from None
+    if length > limit:
+        raise BodyTooLarge()
+    return rfile.read(length) if length > 0 else b""
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -66,6 +119,12 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
             assert isinstance(server, LoopbackServer)
             with server.sockets_lock:
                 server.open_sockets.discard(self.connection)
+
+    def read_body(self, limit: int) -> bytes:
+        """The request body (chunked or sized), at most ``limit`` bytes: BodyTooLarge or MalformedBody otherwise."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return read_chunked(self.rfile, limit)
+        return read_sized(self.rfile, self.headers.get("Content-Length"), limit)
 
     def log_message(self, format: str, *args: object) -> None:
         logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)

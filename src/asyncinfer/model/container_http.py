@@ -12,7 +12,7 @@ import json
 import os
 from typing import Literal, Protocol, cast
 
-from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
+from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
 from asyncinfer.model.artifact import LoadedModel
 from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
 
@@ -66,40 +66,15 @@ class _Handler(KeepAliveHandler):
 
     def _read_body(self, limit: int) -> bytes | None:
         """The request body, or None after answering 413/400 (the connection is then closed)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                line = self.rfile.readline(65537)
-                try:
-                    chunk_size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    self.close_connection = True
-                    self._send(400, b"Bad chunked encoding")
-                    return None
-                if chunk_size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks)
-                size += chunk_size
-                if size > limit:
-                    self.close_connection = True
-                    self._send(413, b"Request Entity Too Large")
-                    return None
-                chunks.append(self.rfile.read(chunk_size))
-                self.rfile.readline(3)  # CRLF after each chunk
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+            return self.read_body(limit)
+        except MalformedBody as exc:
             self.close_connection = True
-            self._send(400, b"Bad Content-Length")
-            return None
-        if length > limit:
-            # Not reading the body, so the connection cannot be reused.
-            self.close_connection = True
+            self._send(400, b"Bad chunked encoding" if exc.framing == "chunked" else b"Bad Content-Length")
+        except BodyTooLarge:
+            self.close_connection = True  # the rest of the body is not read, so the connection cannot be reused
             self._send(413, b"Request Entity Too Large")
-            return None
-        return self.rfile.read(length) if length > 0 else b""
+        return None
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]

@@ -9,8 +9,9 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+from asyncinfer.http_serving import BodyTooLarge, MalformedBody, read_chunked, read_sized
 from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
-from asyncinfer.local.endpoint.http_api import BodyTooLarge, MalformedBody, read_chunked, read_sized
+from asyncinfer.local.endpoint.http_api import READ_LIMIT
 from tests.unit.endpoint.world import (
     ACCOUNT,
     World,
@@ -122,18 +123,18 @@ def test_endpoint_name_and_unknown_operations(bare_emulator: AsyncEndpointEmulat
 def test_a_chunked_body_is_decoded_and_its_trailers_skipped() -> None:
     raw = b"4\r\nabcd\r\n3;ext=1\r\nefg\r\n0\r\nX-Trailer: y\r\n\r\nNEXT"
     stream = io.BytesIO(raw)
-    assert read_chunked(stream) == b"abcdefg"
+    assert read_chunked(stream, READ_LIMIT) == b"abcdefg"
     assert stream.read() == b"NEXT"  # the next request on the connection is untouched
     with pytest.raises(MalformedBody):
-        read_chunked(io.BytesIO(b"zz\r\n"))
+        read_chunked(io.BytesIO(b"zz\r\n"), READ_LIMIT)
     with pytest.raises(BodyTooLarge):
         read_chunked(io.BytesIO(b"10\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"), limit=15)
 
 
 def test_a_sized_body_is_read_to_its_length() -> None:
-    assert read_sized(io.BytesIO(b"abcdef"), "3") == b"abc"
-    assert read_sized(io.BytesIO(b"abc"), None) == b""
+    assert read_sized(io.BytesIO(b"abcdef"), "3", READ_LIMIT) == b"abc"
+    assert read_sized(io.BytesIO(b"abc"), None, READ_LIMIT) == b""
     with pytest.raises(MalformedBody):
-        read_sized(io.BytesIO(b""), "three")
+        read_sized(io.BytesIO(b""), "three", READ_LIMIT)
     with pytest.raises(BodyTooLarge):
         read_sized(io.BytesIO(b"abcdef"), "6", limit=5)

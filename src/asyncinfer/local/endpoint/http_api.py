@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast
 
-from asyncinfer.http_serving import KeepAliveHandler, LoopbackServer
+from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
 from asyncinfer.local.endpoint.protocol import (
     H_ERROR_TYPE,
     H_FAILURE_LOCATION,
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 # Bodies above this are refused without being read (the limit is 128,000 bytes; below this we read and validate, so
 # the answer lists every violation, and the connection stays usable).
 READ_LIMIT = 8 * 1024 * 1024
-_MAX_LINE = 65537
 
 
 class Acceptor(Protocol):
@@ -46,52 +45,6 @@ class Acceptor(Protocol):
         """Queue a validated request and return it (its locations are the answer); raise :class:`ApiError` to
         answer with an error instead."""
         ...
-
-
-class Reader(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class BodyTooLarge(Exception):
-    """The body is larger than the read limit; it was not read to its end."""
-
-
-class MalformedBody(Exception):
-    """The body's framing is broken; the message is the answer's."""
-
-
-def read_chunked(rfile: Reader, limit: int = READ_LIMIT) -> bytes:
-    """A ``Transfer-Encoding: chunked`` body (trailers skipped)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        line = rfile.readline(_MAX_LINE)
-        try:
-            chunk_size = int(line.split(b";")[0].strip(), 16)
-        except ValueError:
-            raise MalformedBody("Malformed chunked body.") from None
-        if chunk_size == 0:
-            while rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(chunks)
-        size += chunk_size
-        if size > limit:
-            raise BodyTooLarge()
-        chunks.append(rfile.read(chunk_size))
-        rfile.readline(3)
-
-
-def read_sized(rfile: Reader, content_length: str | None, limit: int = READ_LIMIT) -> bytes:
-    """A body of ``Content-Length`` bytes (none: empty)."""
-    try:
-        length = int(content_length or 0)
-    except ValueError:
-        raise MalformedBody("Malformed Content-Length.") from None
-    if length > limit:
-        raise BodyTooLarge()
-    return rfile.read(length) if length > 0 else b""
 
 
 class _Server(LoopbackServer):
@@ -139,9 +92,7 @@ class _Handler(KeepAliveHandler):
     def _read_body(self) -> bytes | None:
         """The request body; None after answering (too large, or malformed framing: the connection then closes)."""
         try:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return read_chunked(self.rfile)
-            return read_sized(self.rfile, self.headers.get("Content-Length"))
+            return self.read_body(READ_LIMIT)
         except MalformedBody as exc:
             self.close_connection = True
             self._send_error(ApiError(400, "SerializationException", str(exc)))
