@@ -582,7 +582,8 @@ class LocalTeardown:
     def execute(self, teardown: Plan, step: Step) -> Outcome:
         # What CloudFormation would delete goes with the process; the data resources are deleted first, through the
         # same calls (and the same checks) as on AWS, while the stack's APIs are up.
-        removed = remove_data((r for r in teardown.resources if r.is_data), self.s3, self.dynamodb, step)
+        data = (r for r in teardown.resources if r.is_data and r.physical_id)
+        removed = remove_data(data, self.s3, self.dynamodb, step)
         step(f"stopping the local stack {teardown.stack_name}")
         self.stop()
         return Outcome(teardown, tuple(removed))

@@ -260,3 +260,46 @@ def test_locally_purge_empties_and_deletes_the_data_then_stops_the_stack(local_s
     assert dynamodb.list_tables()["TableNames"] == []
     assert local_stack["process"].wait(timeout=10) is not None
     assert "stack asyncinfer-local deleted" in result.output and "deleted with their data" in result.output
+
+
+@pytest.mark.slow
+def test_a_real_local_stack_is_purged_and_stopped(tmp_path: Path) -> None:
+    """`asyncinfer local up --detach`, files with old versions and delete markers, then `delete`: refused without
+    --purge, and with it the buckets and the table are gone and the stack is down."""
+    import os
+
+    from tests.support import free_port_block
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {**clean, "ASYNCINFER_STATE_DIR": str(tmp_path), "COLUMNS": "250", "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "asyncinfer.cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, check=False)
+
+    started = run("local", "up", "--detach", "--port", str(free_port_block()))
+    assert started.returncode == 0, started.stderr + started.stdout
+    try:
+        state = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
+        aws = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=state["region"])
+        s3 = aws.client("s3", endpoint_url=state["aws_endpoint_url"])
+        dynamodb = aws.client("dynamodb", endpoint_url=state["aws_endpoint_url"])
+        buckets = [state["outputs"]["InputBucketName"], state["outputs"]["OutputBucketName"]]
+        table = state["outputs"]["JobsTableName"]
+        # Old versions and delete markers in both buckets. The uploads to the input bucket set the pipeline going:
+        # its outputs and job records may land while the purge runs, which the purge must cope with.
+        fill(s3, dynamodb, buckets, table)
+
+        refused = run("delete", "--yes")
+        assert refused.returncode == 1 and "keeps everything in the memory of its moto process" in refused.stderr
+        assert s3.head_bucket(Bucket=buckets[0])
+
+        purged = run("delete", "--purge", "--yes")
+        assert purged.returncode == 0, purged.stderr + purged.stdout
+        assert "stack asyncinfer-local deleted" in purged.stdout
+        for name in (*buckets, table):
+            assert name in purged.stdout
+        assert not (tmp_path / STATE_FILE).exists()
+        assert "no local stack is up" in run("local", "down").stderr
+    finally:
+        run("local", "down")

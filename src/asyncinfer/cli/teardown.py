@@ -101,9 +101,9 @@ def delete(ctx: click.Context, purge: bool, yes: bool) -> None:
                 else:
                     console.print("nothing it kept is left")
                 return
-            if plan.kept:
-                console.print(resources_table("to keep (DeletionPolicy: Retain)", plan.kept))
             if not yes:
+                if plan.kept:
+                    console.print(resources_table("to keep (DeletionPolicy: Retain)", plan.kept))
                 if not interactive():
                     raise click.ClickException(
                         "refusing to delete without confirmation: not run from a terminal; pass --yes to delete"
