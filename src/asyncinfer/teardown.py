@@ -238,24 +238,44 @@ def empty_bucket(
     retries: int = 3,
     backoff_seconds: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
+    page_size: int = MAX_DELETE_BATCH,
 ) -> Emptied:
-    """Delete every object version and every delete marker of ``bucket``: ListObjectVersions page by page,
-    DeleteObjects in batches of at most 1000. Keys S3 fails to delete with a transient error are tried again
-    (``retries`` times, backing off); the others are returned in ``failures``, never raised, so that the caller
-    reports all of them. A bucket that does not exist is empty."""
+    """Delete every object version and every delete marker of ``bucket``: ListObjectVersions (1000 entries a
+    page), DeleteObjects in batches of at most 1000, until a listing shows nothing left but what could not be
+    deleted. Keys S3 fails to delete with a transient error are tried again (``retries`` times, backing off); the
+    others are returned in ``failures``, never raised, so that the caller reports all of them. A bucket that does not
+    exist is empty."""
     from botocore.exceptions import ClientError
 
     emptied = Emptied(bucket)
+    # A page is listed from a marker that still exists: the start, or the last entry of a page whose every entry
+    # failed. Listing on from the marker of a page just deleted would name a version that is gone, which S3
+    # implementations do not all accept (moto then lists nothing more), so after deleting a page the same place is
+    # listed again: what comes next has moved up.
+    marker: tuple[str, str] | None = None  # (key, version id)
+    failed: set[tuple[str, str]] = set()
     try:
-        # Each page continues after the previous page's last key and version (markers, not offsets), so deleting
-        # what a page listed does not shift the next one.
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            entries: list[ObjectIdentifierTypeDef] = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+        while True:
+            page = (
+                s3.list_object_versions(
+                    Bucket=bucket, MaxKeys=page_size, KeyMarker=marker[0], VersionIdMarker=marker[1]
+                )
+                if marker
+                else s3.list_object_versions(Bucket=bucket, MaxKeys=page_size)
+            )
+            listed = [(v["Key"], v["VersionId"]) for v in (*page.get("Versions", []), *page.get("DeleteMarkers", []))]
+            fresh: list[ObjectIdentifierTypeDef] = [
+                {"Key": key, "VersionId": version} for key, version in listed if (key, version) not in failed
             ]
-            for batch in batches(entries):
+            for batch in batches(fresh):
+                before = len(emptied.failures)
                 _delete_batch(s3, emptied, batch, retries, backoff_seconds, sleep)
+                failed.update((f.key, f.version_id) for f in emptied.failures[before:])
+            if fresh:
+                continue
+            if not page.get("IsTruncated"):
+                return emptied
+            marker = (page["NextKeyMarker"], page["NextVersionIdMarker"])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
             raise

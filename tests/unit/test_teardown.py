@@ -243,6 +243,18 @@ def test_per_key_errors_are_retried_when_transient_and_reported_otherwise(s3: An
     assert s3.head_bucket(Bucket=bucket)
 
 
+def test_pages_of_undeletable_versions_are_stepped_over(s3: Any) -> None:
+    """Listing restarts where the last surviving version is: past pages that only hold versions S3 refused."""
+    bucket = versioned_bucket(s3)
+    for key in ("a", "b", "c", "d", "e"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"1")
+    client = FailingDeletes(s3, transient=set(), denied={"a", "b", "c"})
+    emptied = teardown.empty_bucket(client, bucket, page_size=2)  # type: ignore[arg-type]
+    assert emptied.deleted == 2
+    assert sorted(f.key for f in emptied.failures) == ["a", "b", "c"]
+    assert entries(s3, bucket) == (3, 0)
+
+
 def test_remove_bucket_empties_then_deletes_and_a_missing_bucket_is_done(s3: Any) -> None:
     bucket = versioned_bucket(s3)
     s3.put_object(Bucket=bucket, Key="a", Body=b"1")
