@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,8 @@ def local_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
     server = ThreadedMotoServer(port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    # The server serves this process's moto backends, which other tests filled: start from nothing.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
     aws = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
     s3, dynamodb = aws.client("s3", endpoint_url=url), aws.client("dynamodb", endpoint_url=url)
     buckets = ["asyncinfer-local-inputbucket-1", "asyncinfer-local-outputbucket-1"]
