@@ -8,10 +8,12 @@ rotated order, and the median of each is taken; the ratio is median(handler) / m
 Set-ups:
 
 * ``dev``: ``functions/<name>`` + ``layers/shared`` + the dev venv's site-packages (what the tests import).
-* ``built``: the ``sam build`` output (function artifact + the layer's ``python/``: exactly the files Lambda gets),
-  byte-compiled beforehand.
-* ``built-no-pyc``: the same files as ``sam build`` leaves them, without ``.pyc`` and with ``-B``: Lambda's
-  ``/opt`` is read-only, so every cold start compiles every module the layer supplies, boto3 and botocore included.
+* ``built``: the ``sam build`` output as it is (function artifact + the layer's ``python/``: exactly the files Lambda
+  gets, the layer byte-compiled by its Makefile), run with ``-B``: Lambda's ``/opt`` and ``/var/task`` are
+  read-only, so the interpreter uses the ``.pyc`` files that were shipped and writes none.
+* ``built-no-pyc``: the same files with every ``.pyc`` removed, with ``-B``: what a layer built without
+  compiling costs, since every cold start then compiles every module the layer supplies, boto3 and botocore
+  included.
 
 Each set-up is measured with tracing off (``POWERTOOLS_TRACE_DISABLED=true``, as the local stack and tests run)
 and on (as deployed: ``Tracing: Active``, so Powertools' Tracer imports the X-Ray SDK and patches botocore).
@@ -52,7 +54,7 @@ class Setup:
     describe: str
     paths: Callable[[str], list[str]]  # handler module (or "boto3") -> sys.path prefix
     tracing: bool
-    bytecode: bool = True  # False: -B and no .pyc anywhere on the path (as Lambda runs an uncompiled layer)
+    read_only: bool = False  # -B: .pyc files are read, never written (Lambda's code and layers are read-only)
 
 
 def lambda_environment(module: str, code_dir: str, *, tracing: bool) -> dict[str, str]:
@@ -94,7 +96,7 @@ def lambda_environment(module: str, code_dir: str, *, tracing: bool) -> dict[str
 def _sample(setup: Setup, module: str) -> tuple[float, bool, bool, int]:
     paths = setup.paths(module)
     code = _CHILD.format(paths=paths, module=module)
-    command = [PYTHON, "-S", "-I", *([] if setup.bytecode else ["-B"]), "-c", code]
+    command = [PYTHON, "-S", "-I", *(["-B"] if setup.read_only else []), "-c", code]
     env = lambda_environment(module, paths[0], tracing=setup.tracing)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=paths[0])
     if done.returncode != 0:
@@ -147,34 +149,42 @@ def _built_paths(build_dir: Path) -> Callable[[str], list[str]]:
     return paths
 
 
-def setups(build_dir: Path | None, compiled: Path | None, scratch: Path) -> list[Setup]:
+def setups(build_dir: Path | None, scratch: Path) -> list[Setup]:
     found = [
         Setup("dev", "functions/ + layers/shared + dev venv site-packages", _dev_paths, tracing=False),
         Setup("dev", "functions/ + layers/shared + dev venv site-packages", _dev_paths, tracing=True),
     ]
-    if build_dir is None or compiled is None:
+    if build_dir is None:
         return found
     for tracing in (False, True):
-        found.append(Setup("built", "sam build output, byte-compiled", _built_paths(compiled), tracing))
+        found.append(
+            Setup(
+                "built",
+                "sam build output as it is (read-only, as on Lambda)",
+                _built_paths(build_dir),
+                tracing,
+                read_only=True,
+            )
+        )
     plain = scratch / "plain"
     shutil.copytree(build_dir, plain, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for tracing in (False, True):
         found.append(
             Setup(
                 "built-no-pyc",
-                "sam build output as built (no .pyc; /opt is read-only)",
+                "sam build output without its .pyc files (read-only, as on Lambda)",
                 _built_paths(plain),
                 tracing,
-                bytecode=False,
+                read_only=True,
             )
         )
     return found
 
 
-def run(runs: int, build_dir: Path | None, compiled: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+def run(runs: int, build_dir: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as scratch:
-        for setup in setups(build_dir, compiled, Path(scratch)):
+        for setup in setups(build_dir, Path(scratch)):
             log(f"cold start: {setup.name}, tracing {'on' if setup.tracing else 'off'} ({runs} rounds)")
             results.append(measure(setup, runs))
     return {"target_ratio": TARGET_RATIO, "setups": results}
@@ -198,4 +208,4 @@ def summary_rows(section: dict[str, Any]) -> list[list[str]]:
 
 
 if __name__ == "__main__":  # a quick look: python -m bench.cold_start
-    print(json.dumps(run(10, None, None, print), indent=2)[:4000])
+    print(json.dumps(run(10, None, print), indent=2)[:4000])

@@ -202,18 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         build_dir: Path | None = None
-        compiled: Path | None = None
         skipped: str | None = "not run"
         if "sizes" in args.only or "cold" in args.only:
             build_dir, skipped = sizes.build(Path(scratch), log)
             if build_dir is None:
                 log(f"sizes: {skipped}")
-            else:
-                compiled = sizes.compiled_copy(build_dir, Path(scratch))
         if "sizes" in args.only:
-            _timed(results, "sizes", lambda: sizes.run(build_dir, compiled, skipped))
+            _timed(results, "sizes", lambda: sizes.run(build_dir, skipped))
         if "cold" in args.only:
-            _timed(results, "cold", lambda: cold_start.run(args.runs, build_dir, compiled, log))
+            _timed(results, "cold", lambda: cold_start.run(args.runs, build_dir, log))
         if "calls" in args.only:
             log("calls: counting AWS calls per file against moto")
             _timed(results, "calls", calls.run)

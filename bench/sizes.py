@@ -2,7 +2,8 @@
 
 Reported unzipped (what counts against Lambda's 250 MB for a function plus its layers) and zipped with deflate (what
 is uploaded; 50 MB for a direct upload), with the number of files and of ``.pyc`` files (Lambda cannot write
-bytecode at run time, so a layer without them is compiled at every cold start: see the cold-start section).
+bytecode at run time, so a module shipped without one is compiled at every cold start: the layer's Makefile
+compiles every module of the layer; see the cold-start section). The figures are those of the build as it is.
 """
 
 from __future__ import annotations
@@ -86,25 +87,10 @@ def build(scratch: Path, log: Callable[[str], None]) -> tuple[Path | None, str |
     return build_dir, None
 
 
-def compiled_copy(build_dir: Path, scratch: Path) -> Path:
-    """The build output byte-compiled as a deployment should ship it: ``unchecked-hash`` .pyc files, which stay
-    valid whatever the zip does to modification times."""
-    compiled = scratch / "compiled"
-    shutil.copytree(build_dir, compiled)
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(compiled)],
-        check=True,
-    )
-    return compiled
-
-
-def run(build_dir: Path | None, compiled: Path | None, skipped: str | None) -> Section:
+def run(build_dir: Path | None, skipped: str | None) -> Section:
     if build_dir is None:
         return {"skipped": skipped}
-    artifacts = {name: _measure(build_dir / name) for name in ARTIFACTS}
-    if compiled is not None:
-        artifacts["SharedLayer, byte-compiled"] = _measure(compiled / "SharedLayer")
-    return {"artifacts": artifacts}
+    return {"artifacts": {name: _measure(build_dir / name) for name in ARTIFACTS}}
 
 
 def summary_rows(section: Section) -> list[list[str]]:

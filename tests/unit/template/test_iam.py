@@ -89,8 +89,16 @@ def test_sagemaker_role_is_scoped_to_this_stack(raw: dict[str, Any], resources: 
         "<OutputBucket.Arn>/output/*",
         "<OutputBucket.Arn>/failure/*",
     ]
+    # KMS through SNS only, for the two topics only (SNS's encryption context names the topic). No alias-based
+    # condition: kms:ResourceAliases is documented for customer managed keys and would not match alias/aws/sns.
     kms = statements["EncryptNotificationsThroughSns"]
-    assert kms["Condition"]["StringEquals"]["kms:ViaService"] == "sns.us-east-1.amazonaws.com"
+    assert kms["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": "sns.us-east-1.amazonaws.com",
+            "kms:EncryptionContext:aws:sns:topicArn": ["<SuccessTopic>", "<ErrorTopic>"],
+        }
+    }
+    assert kms["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/*"
     assert statements["PutEndpointMetrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"]
     assert all("my-stack" in r for r in statements["WriteEndpointLogs"]["Resource"]), (
         "only the endpoint's own log group"

@@ -52,6 +52,18 @@ def test_dashboard(raw: dict[str, Any], resources: dict[str, Any]) -> None:
     (instances,) = [row for row in metric_rows if "CPUUtilization" in row]
     assert instances[0] == "/aws/sagemaker/Endpoints"
     assert instances[-1]["stat"] == "SampleCount"
+    # SampleCount of a host metric is a heuristic for the instance count: the widget says so.
+    assert "approximate" in instances[-1]["label"]
+    (widget,) = [w for w in body["widgets"] if instances in w["properties"].get("metrics", [])]
+    assert "approximate" in widget["properties"]["title"]
+
+
+def test_alarm_topic_parameter_says_which_topics_can_receive_alarms(raw: dict[str, Any]) -> None:
+    # CloudWatch publishes as a service principal, which the AWS managed key alias/aws/sns does not admit.
+    description = raw["Parameters"]["AlarmTopicArn"]["Description"]
+    assert "customer managed KMS key" in description
+    assert "cloudwatch.amazonaws.com" in description
+    assert "alias/aws/sns" in description
 
 
 def test_every_parameter_is_in_a_console_group(raw: dict[str, Any]) -> None:
