@@ -402,3 +402,18 @@ def test_output_checks_compare_each_output_with_the_prediction_for_its_own_versi
     # Jobs that did not complete are not checked.
     open_job = Job(inference_id=iid, status=JobStatus.SUBMITTED, input_location=format_uri(INPUT_BUCKET, key))
     assert snapshot.check_outputs(world.s3, INPUT_BUCKET, versions, [open_job], _fake_model) == {}
+
+
+def test_staged_inputs_in_the_output_bucket_are_not_outputs(world: World) -> None:
+    """The submitter's copies under staging/ live in the output bucket: they are inputs, not orphan outputs."""
+    stack = target.Target(
+        name="audit",
+        region="us-east-1",
+        outputs={"InputBucketName": INPUT_BUCKET, "OutputBucketName": OUTPUT_BUCKET, "JobsTableName": "jobs"},
+    )
+    since = time.time()
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="staging/abc.csv", Body=b"1,2\n")
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="output/x.out", Body=b"0.5\n")
+    read = snapshot.read(stack, [], PREFIX, {}, {}, since)
+    assert read.outputs == {format_uri(OUTPUT_BUCKET, "output/x.out")}
+    assert judge(read).orphan_outputs == 1

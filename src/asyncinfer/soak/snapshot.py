@@ -60,6 +60,8 @@ class OutputCheck:
     actual: bytes | None  # the output object (None: it could not be read)
 
 
+STAGING_PREFIX = "staging/"  # the staging place's prefix in the output bucket (STAGING_LOCATION)
+
 # (payload, content type) -> the model's answer, or None when the model refuses the payload.
 Predictor = Callable[[bytes, str], bytes | None]
 
@@ -72,7 +74,7 @@ class Snapshot:
     jobs: list[Job]
     events: dict[str, list[ReceivedEvent]]  # by inference id (distinct EventBridge events)
     dead_letters: dict[str, DeadLetter]  # by message id
-    outputs: set[str]  # URIs of the output bucket's objects written since the run began
+    outputs: set[str]  # URIs of the output bucket's objects written since the run began (staged inputs aside)
     output_checks: dict[str, OutputCheck] = field(default_factory=dict)  # by inference id (COMPLETED jobs)
 
 
@@ -101,7 +103,7 @@ def read(
         jobs=jobs,
         events=events,
         dead_letters=dead_letters,
-        outputs=_list_objects(s3, out_bucket, since),
+        outputs={uri for uri in _list_objects(s3, out_bucket, since) if not _staged(uri, out_bucket)},
         output_checks=check_outputs(s3, in_bucket, versions, jobs, predict) if predict else {},
     )
 
@@ -150,6 +152,11 @@ def _list_versions(s3: S3Client, bucket: str, prefix: str) -> list[tuple[str, st
             vid = version.get("VersionId")
             found.append((version["Key"], None if vid in (None, "null") else vid))
     return found
+
+
+def _staged(uri: str, bucket: str) -> bool:
+    """An input the submitter staged for the endpoint (template.yaml's STAGING_LOCATION), not a result."""
+    return uri.startswith(s3_uris.format_uri(bucket, STAGING_PREFIX))
 
 
 def _list_objects(s3: S3Client, bucket: str, since: float) -> set[str]:
