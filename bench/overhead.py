@@ -29,6 +29,7 @@ TARGET_MS_PER_RECORD = 1.0
 BATCH_SIZES = (1, 100)
 ENDPOINT = ENVIRONMENT["ENDPOINT_NAME"]
 OUTPUT = "s3://async-pipeline-output-example"
+PAYLOAD = b"1.0,2.0,3.0,4.0\n"  # the input object the stubs serve (16 bytes: sent inline)
 
 
 @cache
@@ -71,8 +72,14 @@ class FakeClients:
         return {}
 
     # s3
-    def head_object(self, **request: Any) -> dict[str, Any]:
-        return {"ContentLength": 16, "ContentType": "text/csv", "VersionId": request.get("VersionId")}
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        return {
+            "Body": Body(PAYLOAD),
+            "ContentLength": len(PAYLOAD),
+            "ContentRange": f"bytes 0-{len(PAYLOAD) - 1}/{len(PAYLOAD)}",
+            "ContentType": "text/csv",
+            "VersionId": request.get("VersionId"),
+        }
 
     # sagemaker-runtime
     def invoke_endpoint_async(self, **request: Any) -> dict[str, Any]:
@@ -112,9 +119,15 @@ def http_stub(status: str) -> Callable[..., Any]:
                 "X-Amzn-SageMaker-OutputLocation": f"{OUTPUT}/out/{inference_id}.out",
                 "X-Amzn-SageMaker-FailureLocation": f"{OUTPUT}/failure/{inference_id}-error.out",
             }
-        elif request.method == "HEAD":  # s3 HeadObject
-            head = {"Content-Length": "16", "Content-Type": "text/csv", "ETag": '"e"'}
-            return AWSResponse(request.url, 200, head, Body(b""))  # type: ignore[arg-type]
+        elif request.method == "GET":  # s3 GetObject (ranged: the whole small object)
+            size = len(PAYLOAD)
+            head = {
+                "Content-Length": str(size),
+                "Content-Range": f"bytes 0-{size - 1}/{size}",
+                "Content-Type": "text/csv",
+                "ETag": '"e"',
+            }
+            return AWSResponse(request.url, 206, head, Body(PAYLOAD))  # type: ignore[arg-type]
         data = json.dumps(body).encode()
         response_headers = {"Content-Type": "application/x-amz-json-1.0", "Content-Length": str(len(data)), **extra}
         return AWSResponse(request.url, code, response_headers, Body(data))  # type: ignore[arg-type]

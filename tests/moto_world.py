@@ -39,8 +39,22 @@ class Body:
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._data
 
-    def read(self) -> bytes:
-        return self._data
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+    def close(self) -> None:
+        return None
+
+
+def _as_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    return bytes(body.read())
 
 
 @dataclass
@@ -51,6 +65,7 @@ class FakeAsyncEndpoint:
     """
 
     calls: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)  # each call's body (the inline payload; empty: none)
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,6 +73,7 @@ class FakeAsyncEndpoint:
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
         with self.lock:
             self.calls.append({"url": request.url, **headers})
+            self.bodies.append(_as_bytes(request.body))
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
             status, code, message = failure
@@ -75,8 +91,9 @@ class FakeAsyncEndpoint:
             Body(json.dumps({"InferenceId": inference_id}).encode()),
         )
 
-    def input_locations(self) -> list[str]:
-        return [call["X-Amzn-SageMaker-InputLocation"] for call in self.calls]
+    def input_locations(self) -> list[str | None]:
+        """Each call's InputLocation (None: the payload went inline)."""
+        return [call.get("X-Amzn-SageMaker-InputLocation") for call in self.calls]
 
 
 @dataclass
@@ -178,6 +195,7 @@ HANDLER_ENVIRONMENT = {
     "DEFAULT_ACCEPT": "text/csv",
     "REQUEST_TTL_SECONDS": "3600",
     "INVOCATION_TIMEOUT_SECONDS": "900",
+    "STAGING_LOCATION": f"s3://{OUTPUT_BUCKET}/staging/",
     "JOB_RETENTION_DAYS": "30",
     "SUCCESS_TOPIC_ARN": SUCCESS_TOPIC,
     "ERROR_TOPIC_ARN": ERROR_TOPIC,

@@ -19,8 +19,14 @@ class DemoFile:
     why: str = ""
 
 
-def demo_files(n: int, seed: int = 0, reject_every: int = 10) -> list[DemoFile]:
-    """``n`` files; every ``reject_every``-th one is rejected, cycling through :data:`REJECTED`."""
+# Rows of a "large" valid file: over the 128,000 bytes InvokeEndpointAsync takes inline (about 120 bytes a row), so
+# the submitter stages it (a copy of the exact version) instead of sending it in the request.
+LARGE_ROWS = 1_200
+
+
+def demo_files(n: int, seed: int = 0, reject_every: int = 10, large_every: int = 0) -> list[DemoFile]:
+    """``n`` files; every ``reject_every``-th one is rejected, cycling through :data:`REJECTED`; with
+    ``large_every``, every ``large_every``-th one is a valid file of :data:`LARGE_ROWS` rows."""
     catalogue = {r.name: r for r in demo.rejected_requests(seed)}
     files: list[DemoFile] = []
     for index in range(n):
@@ -31,6 +37,9 @@ def demo_files(n: int, seed: int = 0, reject_every: int = 10) -> list[DemoFile]:
             else:
                 rejected = catalogue[kind]
                 files.append(DemoFile(f"rejected/{index:05d} {kind}.csv", rejected.body, "FAILED", rejected.why))
+        elif large_every and index % large_every == large_every - 1:
+            name = f"large/{index:05d} gros échantillon.csv"
+            files.append(DemoFile(name, demo.make_csv_payload(LARGE_ROWS, seed=seed + index), "COMPLETED"))
         else:
             rows = 1 + index % 5
             # Spaces and non-ASCII in keys, as users name files.

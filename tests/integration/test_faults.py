@@ -262,6 +262,81 @@ def test_conditional_writes_of_one_item_are_atomic_as_in_dynamodb() -> None:
         server.stop()
 
 
+# --- input-changed: the user's key changes while the request waits ---------------------------------------------------
+
+
+def test_input_changed_overwrites_or_deletes_the_key_of_an_accepted_request_once() -> None:
+    from async_pipeline.jobs import Job, JobStatus
+    from moto import mock_aws
+
+    from asyncinfer.faults.inputs import MARK, InputChanges
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="inputs")
+        s3.put_bucket_versioning(Bucket="inputs", VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="jobs",
+            KeySchema=[{"AttributeName": "inferenceId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "inferenceId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        original = b"1.0,2.0,3.0\n4.0,5.0,6.0"
+        ids: dict[str, str] = {}
+        for n in range(24):
+            key = f"k/{n:02d} é.csv"
+            version = s3.put_object(Bucket="inputs", Key=key, Body=original)["VersionId"]
+            ids[key] = of_version("inputs", key, version)
+            job = Job(inference_id=ids[key], status=JobStatus.SUBMITTING, input_location=f"s3://inputs/{key}")
+            dynamodb.put_item(TableName="jobs", Item=job.to_item())
+        injector = FaultInjector(FaultPlan.parse("input-changed=1", 4))
+        changes = InputChanges(injector, s3, dynamodb, "jobs")
+        for inference_id in [*ids.values(), None, "not-a-job"]:
+            changes.maybe_change(inference_id)
+        counts = injector.counts()
+        assert counts["input-changed"] == 24 == counts["input-changed:overwrites"] + counts["input-changed:deletes"]
+        assert counts["input-changed:overwrites"] > 0 and counts["input-changed:deletes"] > 0
+        for key in ids:
+            listed = s3.list_object_versions(Bucket="inputs", Prefix=key)
+            latest = [v for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []) if v["IsLatest"]]
+            if listed.get("DeleteMarkers"):
+                assert latest[0] in listed["DeleteMarkers"]
+                continue
+            now = s3.get_object(Bucket="inputs", Key=key)
+            body = now["Body"].read()
+            assert body != original and now["Metadata"] == {MARK: "input-changed"}
+            assert [line.count(b",") for line in body.splitlines()] == [2, 2]  # the same shape: still valid input
+        # The request of a version the fault wrote is left alone: no chain of changes.
+        before = injector.counts()
+        for inference_id in ids.values():
+            changes.maybe_change(inference_id)
+        assert injector.counts() == before
+
+
+@pytest.mark.slow
+def test_the_version_that_triggered_the_job_is_the_version_inferred(tmp_path: Path) -> None:
+    """Every accepted request's input key is overwritten with other rows or deleted before the request runs
+    (``input-changed`` at rate 1), small and large files alike (inline and staged). Every completed output is
+    still the model's prediction for its own version's bytes, and no request fails for want of its input. (With
+    InputLocation naming the user's key, as before, the audit finds the overwritten ones predicted from the new
+    rows and the deleted ones failed: 'wrong inputs'.)"""
+    from asyncinfer import soak
+
+    settings = soak.SoakSettings(
+        files=12, faults=FaultPlan.parse("input-changed=1", 11), seed=11, reject_every=0, large_every=3
+    )
+    result = soak.run(settings, root=ROOT, state_dir=tmp_path)
+    summary = json.dumps({k: v for k, v in result.to_json().items() if k != "dead_letters"}, indent=1)
+    assert result.violations == [], summary
+    counts = result.fault_counts
+    assert counts["input-changed:overwrites"] > 0 and counts["input-changed:deletes"] > 0, summary
+    # Each overwrite is a new version of its key: a file of its own, also accounted for and checked.
+    assert result.inputs == 12 + counts["input-changed:overwrites"] == result.accounted, summary
+    assert result.completed == result.inputs and result.wrong_inputs == 0, summary
+    assert result.outputs_checked == result.completed, summary
+
+
 # --- the audit's reading of dead letters ---------------------------------------------------------------------------
 
 
@@ -326,7 +401,8 @@ def test_dead_letters_name_their_inputs_and_reasons() -> None:
 # High rates, and a seed whose draws strike each of these within the first ten opportunities.
 FOCUSED = (
     "dup-s3=0.5,dup-sns=0.5,late-delivery=0.3,container-5xx=0.15,container-timeout=0.1,container-down=0.1,"
-    "throttle=0.3,crash-after-invoke=0.2,crash-after-job-write=0.2,ttl-expiry=0.1,output-write-refused=0.1"
+    "throttle=0.3,crash-after-invoke=0.2,crash-after-job-write=0.2,ttl-expiry=0.1,output-write-refused=0.1,"
+    "input-changed=0.2"
 )
 FOCUSED_SEED = 30
 
@@ -357,7 +433,8 @@ def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "promise kept" in done.stdout and "duplicates" in done.stdout
     result = json.loads(report.read_text(encoding="utf-8"))
-    assert result["ok"] and result["lost"] == 0 and result["duplicates"] == 0 and result["accounted"] == 40
+    assert result["ok"] and result["lost"] == 0 and result["duplicates"] == 0
+    assert result["accounted"] == result["inputs"] >= 40  # input-changed's overwrites are inputs of their own
     counts = result["fault_counts"]
     expected = set(CATALOGUE) - {"endpoint-outage"}
     silent = [name for name in expected if not counts.get(name) and not counts.get(f"{name}:episodes")]

@@ -1,9 +1,10 @@
 """AWS API calls per file, counted with botocore's ``before-call`` hook on the clients the handlers use.
 
-The happy path costs 7 calls: submitter 4 (claim, HeadObject, InvokeEndpointAsync, confirm) and topic handler 3
-(terminal write with ``eventPending``, PutEvents, clear). The issue's target is 5; each of the 7 is what one of the
-guarantees below rests on (docs/performance.md, "AWS calls per file", says which). A duplicate delivery costs one
-call and neither invokes nor publishes. ``make bench`` reports the same counts.
+The happy path costs 7 calls: submitter 4 (claim, GetObject of the exact version, InvokeEndpointAsync, confirm) and
+topic handler 3 (terminal write with ``eventPending``, PutEvents, clear). A file over 128,000 bytes costs one more:
+the CopyObject that stages the exact version for the endpoint (8 calls). The issue's target is 5; each of the 7 is
+what one of the guarantees below rests on (docs/performance.md, "AWS calls per file", says which). A duplicate
+delivery costs one call and neither invokes nor publishes. ``make bench`` reports the same counts.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from tests.moto_world import CallCounter, World
 from tests.samples import FakeLambdaContext, load_event
 
 SERVICES = ("dynamodb", "s3", "sagemaker-runtime", "events")
-SUBMIT = ["dynamodb:PutItem", "s3:HeadObject", "sagemaker-runtime:InvokeEndpointAsync", "dynamodb:UpdateItem"]
+SUBMIT = ["dynamodb:PutItem", "s3:GetObject", "sagemaker-runtime:InvokeEndpointAsync", "dynamodb:UpdateItem"]
+SUBMIT_STAGED = [*SUBMIT[:2], "s3:CopyObject", *SUBMIT[2:]]
 FINISH = ["dynamodb:UpdateItem", "events:PutEvents", "dynamodb:UpdateItem"]
 PER_FILE = 7  # the issue's target is 5: missed by 2 (see the module docstring)
+PER_LARGE_FILE = 8  # over 128,000 bytes: + CopyObject
 
 
 @pytest.fixture
@@ -37,10 +40,12 @@ def calls(world: World) -> CallCounter:
     return counter
 
 
-def _submitted(world: World, calls: CallCounter, key: str = "incoming/a.csv") -> tuple[dict[str, Any], str]:
-    event = world.s3_event(key)
+def _submitted(
+    world: World, calls: CallCounter, key: str = "incoming/a.csv", body: bytes = b"1.0,2.0,3.0,4.0\n"
+) -> tuple[dict[str, Any], str]:
+    event = world.s3_event(key, body)
     assert submitter.lambda_handler(event, FakeLambdaContext()) == {"submitted": 1}
-    assert calls.take() == SUBMIT
+    assert calls.take() == (SUBMIT if len(body) <= 128_000 else SUBMIT_STAGED)
     return event, identify(parse_record(event["Records"][0])).inference_id
 
 
@@ -56,6 +61,16 @@ def test_a_file_costs_seven_calls_from_upload_to_result_event(
     assert len(world.endpoint.calls) == 1
     [result] = world.results()
     assert result["detail"]["inferenceId"] == inference_id
+
+
+@pytest.mark.parametrize(("succeeded", "handler"), [(True, success_handler), (False, error_handler)])
+def test_a_file_over_128000_bytes_costs_one_call_more(
+    world: World, calls: CallCounter, succeeded: bool, handler: Any
+) -> None:
+    _, inference_id = _submitted(world, calls, "incoming/large.csv", b"1.0,2.0,3.0,4.0\n" * 8_001)
+    handler.lambda_handler(world.notification_event(inference_id, succeeded=succeeded), FakeLambdaContext())
+    assert calls.take() == FINISH
+    assert len(SUBMIT_STAGED) + len(FINISH) == PER_LARGE_FILE
 
 
 def test_duplicate_s3_delivery_costs_one_call_and_never_invokes_again(world: World, calls: CallCounter) -> None:
@@ -99,7 +114,7 @@ def test_duplicate_sns_delivery_costs_one_call_and_publishes_nothing(
 def test_a_file_rejected_before_the_endpoint_costs_five_calls(world: World, calls: CallCounter) -> None:
     event = world.s3_event("incoming/empty.csv", b"")
     assert submitter.lambda_handler(event, FakeLambdaContext()) == {"rejected": 1}
-    assert calls.take() == ["dynamodb:PutItem", "s3:HeadObject", *FINISH]
+    assert calls.take() == ["dynamodb:PutItem", "s3:GetObject", *FINISH]
     assert submitter.lambda_handler(copy.deepcopy(event), FakeLambdaContext()) == {"duplicate": 1}
     assert calls.take() == ["dynamodb:PutItem"]
     assert world.endpoint.calls == []

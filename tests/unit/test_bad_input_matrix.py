@@ -18,6 +18,7 @@ import submitter
 import success_handler
 from async_pipeline.inference_ids import identify
 from async_pipeline.s3_events import encode_key, parse_record
+from async_pipeline.submission import MAX_INLINE_BYTES
 from async_pipeline.topic_handler import NotificationFailed
 
 from tests.moto_world import World
@@ -136,28 +137,33 @@ def test_every_awkward_key_class_is_submitted_under_its_real_name(
 ) -> None:
     event = world.s3_event(key)
     assert submitter.lambda_handler(event, lambda_context) == {"submitted": 1}
-    [location] = world.endpoint.input_locations()
-    assert location == f"s3://async-pipeline-input-example/{key}"
+    # The payload goes inline: the key reaches no header at all.
+    assert world.endpoint.input_locations() == [None]
+    job = world.job(identify(parse_record(event["Records"][0])).inference_id)
+    assert job is not None and job["inputLocation"] == f"s3://async-pipeline-input-example/{key}"
     # The same bytes S3 would send decode to the same key, and a redelivery is recognised.
     assert parse_record(event["Records"][0]).key == key
     assert submitter.lambda_handler(copy.deepcopy(event), lambda_context) == {"duplicate": 1}
 
 
+@pytest.mark.parametrize("size", [16, 130_000])
 @pytest.mark.parametrize(
-    ("key", "reason"),
-    [
-        ("line\nbreak.csv", "contains a line break"),
-        ("carriage\rreturn.csv", "contains a line break"),
-        ("k/" + "x" * 1020, "InputLocation takes at most 1024"),  # a valid S3 key, too long for the API
-    ],
+    "key",
+    ["line\nbreak.csv", "carriage\rreturn.csv", "k/" + "x" * 1020],  # the last: a location over 1024 characters
+    ids=["line break", "carriage return", "1022-character key"],
 )
-def test_keys_the_api_cannot_carry_are_failed_at_once_not_retried(
-    world: World, lambda_context: FakeLambdaContext, key: str, reason: str
+def test_keys_no_header_could_carry_are_submitted(
+    world: World, lambda_context: FakeLambdaContext, key: str, size: int
 ) -> None:
-    assert submitter.lambda_handler(world.s3_event(key), lambda_context) == {"rejected": 1}
-    assert world.endpoint.calls == []
-    [result] = world.results()
-    assert result["detail"]["status"] == "FAILED" and reason in result["detail"]["failureReason"]
+    """Before, these were FAILED at once (an HTTP header cannot carry a line break; InputLocation takes at most 1024
+    characters). The key never travels now: inline, or as the staged copy's ASCII location."""
+    body = (b"1,2,3,4\n" * (size // 8 + 1))[:size]
+    assert submitter.lambda_handler(world.s3_event(key, body), lambda_context) == {"submitted": 1}
+    [location] = world.endpoint.input_locations()
+    if size <= MAX_INLINE_BYTES:
+        assert location is None and world.endpoint.bodies == [body]
+    else:
+        assert location is not None and location.isascii() and len(location) < 200 and "\n" not in location
 
 
 def _record(world: World) -> dict[str, Any]:
@@ -206,7 +212,7 @@ def test_event_for_a_bucket_it_cannot_read_is_retried_not_dropped(
 ) -> None:
     record = _record(world)
     record["s3"]["bucket"]["name"] = "someone-elses-bucket"
-    with pytest.raises(submitter.SubmissionFailed, match="HeadObject"):
+    with pytest.raises(submitter.SubmissionFailed, match="GetObject"):
         submitter.lambda_handler({"Records": [record]}, lambda_context)
     job = world.job(identify(parse_record(record)).inference_id)
     assert job is not None and job["status"] == "SUBMITTING" and job["leaseExpiresAt"] == 0  # claim released

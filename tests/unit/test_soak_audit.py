@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 from async_pipeline import inference_ids, result_events
@@ -333,3 +334,86 @@ def test_the_snapshot_is_read_from_the_stack(world: World) -> None:
     assert read.outputs == {format_uri(OUTPUT_BUCKET, "output/x.out")}
     assert read.uploads == [upload] and read.events == {"x": [event]} and read.dead_letters == {}
     assert judge(read).open_jobs == 1
+
+
+def _fake_model(payload: bytes, content_type: str) -> bytes | None:
+    """A stand-in for the model container: one 'prediction' per row (its first value), CSV only."""
+    if content_type != "text/csv" or not payload.strip():
+        return None
+    return b"\n".join(line.split(b",")[0] for line in payload.splitlines())
+
+
+def test_an_output_for_other_content_than_its_version_is_a_wrong_input() -> None:
+    """What the ``input-changed`` fault does to a pipeline that sends the user's key: the endpoint reads the key's
+    current content when the request runs, so the output is a prediction for another version's bytes (or the
+    payload cannot be read at all when the key was deleted). The audit flags both; a matching output passes."""
+    right, overwritten, deleted = (_upload(name) for name in ("right.csv", "overwritten.csv", "deleted.csv"))
+    uploads = [right, overwritten, deleted]
+    outputs = {u.key: _output(u) for u in (right, overwritten)}
+    reason = "ClientError: Failed to download the request payload from s3://in/deleted.csv: NoSuchKey"
+    jobs = [
+        _job(right, JobStatus.COMPLETED, outputs[right.key]),
+        _job(overwritten, JobStatus.COMPLETED, outputs[overwritten.key]),
+        _job(deleted, JobStatus.FAILED, failure_reason=reason),
+    ]
+    events = {
+        right.inference_id: [_event(right, "COMPLETED", outputs[right.key], "e1")],
+        overwritten.inference_id: [_event(overwritten, "COMPLETED", outputs[overwritten.key], "e2")],
+        deleted.inference_id: [_event(deleted, "FAILED", None, "e3", reason)],
+    }
+    checks = {
+        right.inference_id: snapshot.OutputCheck(right.uri, right.version_id, outputs[right.key], b"0.25", b"0.25"),
+        # The version held 0.25; the key was overwritten with 0.75 before the request ran.
+        overwritten.inference_id: snapshot.OutputCheck(
+            overwritten.uri, overwritten.version_id, outputs[overwritten.key], b"0.25", b"0.75"
+        ),
+    }
+    base = _snapshot(uploads, jobs, events, outputs=set(outputs.values()))
+    audit = judge(replace(base, output_checks=checks))
+    assert audit.wrong_inputs == 2 and audit.outputs_checked == 2
+    assert _kinds(audit.violations) == ["2 wrong inputs"]
+    examples = audit.examples["wrong inputs"]
+    assert any("overwritten.csv" in e and "'0.75'" in e for e in examples)
+    assert any("deleted.csv" in e and "could not read the payload" in e for e in examples)
+    # Without the mismatch and the unreadable payload, the same run keeps its promise.
+    fixed_checks = {**checks, overwritten.inference_id: checks[right.inference_id]}
+    fixed_jobs = [*jobs[:2], _job(deleted, JobStatus.FAILED, failure_reason="ClientError: 415")]
+    fixed = _snapshot(uploads, fixed_jobs, events, outputs=set(outputs.values()))
+    assert judge(replace(fixed, output_checks=fixed_checks)).violations == []
+
+
+def test_output_checks_compare_each_output_with_the_prediction_for_its_own_version(world: World) -> None:
+    """The snapshot reads each completed job's input version (not the key's current content) and its output."""
+    key = PREFIX + "changed é.csv"
+    first = world.put_object(key, b"0.25,1,2\n0.5,1,2\n")["VersionId"]
+    world.put_object(key, b"0.75,1,2\n")  # the key moved on after the job's version
+    iid = inference_ids.of_version(INPUT_BUCKET, key, first)
+    good, bad = format_uri(OUTPUT_BUCKET, "output/good.out"), format_uri(OUTPUT_BUCKET, "output/bad.out")
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="output/good.out", Body=b"0.25\n0.5")
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="output/bad.out", Body=b"0.75")
+    versions = {iid: (key, first)}
+    for location, expected_match in ((good, True), (bad, False)):
+        job = Job(inference_id=iid, status=JobStatus.COMPLETED, input_location=format_uri(INPUT_BUCKET, key))
+        job.output_location = location
+        checks = snapshot.check_outputs(world.s3, INPUT_BUCKET, versions, [job], _fake_model)
+        check = checks[iid]
+        assert check.expected == b"0.25\n0.5" and check.version_id == first
+        assert (check.actual == check.expected) is expected_match
+    # Jobs that did not complete are not checked.
+    open_job = Job(inference_id=iid, status=JobStatus.SUBMITTED, input_location=format_uri(INPUT_BUCKET, key))
+    assert snapshot.check_outputs(world.s3, INPUT_BUCKET, versions, [open_job], _fake_model) == {}
+
+
+def test_staged_inputs_in_the_output_bucket_are_not_outputs(world: World) -> None:
+    """The submitter's copies under staging/ live in the output bucket: they are inputs, not orphan outputs."""
+    stack = target.Target(
+        name="audit",
+        region="us-east-1",
+        outputs={"InputBucketName": INPUT_BUCKET, "OutputBucketName": OUTPUT_BUCKET, "JobsTableName": "jobs"},
+    )
+    since = time.time()
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="staging/abc.csv", Body=b"1,2\n")
+    world.s3.put_object(Bucket=OUTPUT_BUCKET, Key="output/x.out", Body=b"0.5\n")
+    read = snapshot.read(stack, [], PREFIX, {}, {}, since)
+    assert read.outputs == {format_uri(OUTPUT_BUCKET, "output/x.out")}
+    assert judge(read).orphan_outputs == 1

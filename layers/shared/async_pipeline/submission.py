@@ -1,7 +1,13 @@
 """Submitting input objects to the asynchronous endpoint: the submitter's use case.
 
-Per object: claim the inference id (one conditional write), read the object's metadata, reject what the endpoint
-cannot take, call ``InvokeEndpointAsync``, confirm. Duplicate or concurrent deliveries stop at the claim.
+Per object: claim the inference id (one conditional write), read the exact object version (one ranged GetObject:
+its size, its type and, when it fits, its bytes), reject what the endpoint cannot take, call ``InvokeEndpointAsync``,
+confirm. Duplicate or concurrent deliveries stop at the claim.
+
+What the endpoint infers is always the version that triggered the job: SageMaker reads an ``InputLocation`` when it
+processes the request, as the key's current version, so the user's key is never sent. Inputs up to 128,000 bytes
+go inline (``Body``); larger ones are copied by version to the staging place (:mod:`async_pipeline.staging`), and
+that copy's plain-ASCII URI is the ``InputLocation``.
 """
 
 from __future__ import annotations
@@ -13,22 +19,27 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from async_pipeline import completion, content_types, inference_ids, s3_events
+from async_pipeline import completion, content_types, inference_ids, s3_events, staging
 from async_pipeline.batch_reports import BatchReport, RecordFailure
 from async_pipeline.clock import Clock
 from async_pipeline.completion import Publisher
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.s3_events import S3ObjectCreated
+from async_pipeline.staging import StagingPlace
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import HeadObjectRequestTypeDef
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_sagemaker_runtime.type_defs import InvokeEndpointAsyncInputTypeDef
 
 MAX_INPUT_BYTES = 1_000_000_000  # InvokeEndpointAsync reads up to 1 GB from S3
-MAX_INPUT_LOCATION = 1024  # characters of InputLocation (botocore checks minimum lengths only, not maximums)
-_MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+MAX_INLINE_BYTES = 128_000  # InvokeEndpointAsync's Body: at most 128,000 bytes
+# One GetObject tells the size (Content-Range), the type, and gives the whole object when it can go inline.
+_FIRST_BYTES = f"bytes=0-{MAX_INLINE_BYTES - 1}"
+# Gone: the version was deleted, or (no version id) the key no longer has the event's ETag.
+_MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "412", "PreconditionFailed"})
+_EMPTY_OBJECT = frozenset({"416", "InvalidRange"})  # S3's answer to a range of an empty object
 
 
 class SubmissionAction(StrEnum):
@@ -51,6 +62,26 @@ class Settings:
     accept: str | None = None
     request_ttl_seconds: int | None = None
     invocation_timeout_seconds: int | None = None
+    staging: StagingPlace | None = None  # where inputs over MAX_INLINE_BYTES are copied (STAGING_LOCATION)
+
+
+@dataclass(frozen=True, slots=True)
+class InputObject:
+    """What one ranged GetObject of the version tells: its size, its type, and its bytes when they go inline."""
+
+    size: int
+    content_type: str | None
+    body: bytes | None
+
+
+def total_size(content_range: str | None, content_length: int | None) -> int:
+    """The object's size from a ranged GetObject: ``Content-Range: bytes 0-N/SIZE``, else (the range was ignored,
+    or the size is unknown) the length of what came back."""
+    if content_range:
+        _, _, size = content_range.rpartition("/")
+        if size.strip().isdigit():
+            return int(size)
+    return int(content_length or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,38 +165,33 @@ class Submitter:
     def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> SubmissionOutcome | Mapping[str, Any]:
         """Call the endpoint for a claimed job: its response, or the outcome of a rejection."""
         try:
-            head = self._head(obj)
+            source = self._read(obj)
         except ClientError as exc:
             if _error_code(exc) in _MISSING_OBJECT:
                 return self._reject(obj, job, "the input object (this version) no longer exists", clock)
-            raise TransientFailure(f"HeadObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
+            raise TransientFailure(f"GetObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
         except BotoCoreError as exc:
-            raise TransientFailure(f"HeadObject {obj.uri}: {exc}") from exc
+            raise TransientFailure(f"GetObject {obj.uri}: {exc}") from exc
 
-        size = int(head.get("ContentLength", obj.size or 0))
-        if size == 0:
+        if source.size == 0:
             return self._reject(obj, job, "the input object is empty (0 bytes); the endpoint needs a payload", clock)
-        if size > MAX_INPUT_BYTES:
+        if source.size > MAX_INPUT_BYTES:
             return self._reject(
-                obj, job, f"the input object is {size} bytes; InvokeEndpointAsync takes at most 1 GB", clock
+                obj, job, f"the input object is {source.size} bytes; InvokeEndpointAsync takes at most 1 GB", clock
             )
-        if "\r" in obj.key or "\n" in obj.key:
-            # InvokeEndpointAsync takes the location in an HTTP header, which cannot carry a line break.
-            return self._reject(
-                obj, job, "the object key contains a line break, which InvokeEndpointAsync cannot take", clock
-            )
-        if len(obj.uri) > MAX_INPUT_LOCATION:
-            reason = f"the object's location is {len(obj.uri)} characters; InputLocation takes at most 1024"
-            return self._reject(obj, job, reason, clock)
-        content_type, _source = content_types.choose(
-            head.get("ContentType"), obj.key, self._settings.default_content_type
-        )
+        content_type, _source = content_types.choose(source.content_type, obj.key, self._settings.default_content_type)
         request: InvokeEndpointAsyncInputTypeDef = {
             "EndpointName": self._settings.endpoint_name,
-            "InputLocation": obj.uri,
             "ContentType": content_type,
             "InferenceId": job.inference_id,
         }
+        if source.body is not None:
+            request["Body"] = source.body
+        else:
+            staged = self._stage(obj, job, clock)
+            if isinstance(staged, SubmissionOutcome):
+                return staged
+            request["InputLocation"] = staged
         if self._settings.accept:
             request["Accept"] = self._settings.accept
         if self._settings.request_ttl_seconds:
@@ -186,12 +212,52 @@ class Submitter:
             raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {exc}") from exc
         return response
 
-    def _head(self, obj: S3ObjectCreated) -> Mapping[str, Any]:
-        params: HeadObjectRequestTypeDef = {"Bucket": obj.bucket, "Key": obj.key}
+    def _read(self, obj: S3ObjectCreated) -> InputObject:
+        """One GetObject of the exact version (its first MAX_INLINE_BYTES bytes): size, type, and the bytes when
+        the whole object fits inline. Without a version id, only if the key still has the event's ETag."""
+        params: GetObjectRequestTypeDef = {"Bucket": obj.bucket, "Key": obj.key, "Range": _FIRST_BYTES}
         if obj.version_id:
             params["VersionId"] = obj.version_id
-        response: Mapping[str, Any] = self._s3.head_object(**params)
-        return response
+        elif obj.etag:
+            params["IfMatch"] = f'"{obj.etag.strip(chr(34))}"'
+        try:
+            response = self._s3.get_object(**params)
+        except ClientError as exc:
+            if _error_code(exc) in _EMPTY_OBJECT:
+                return InputObject(0, None, b"")
+            raise
+        stream = response["Body"]
+        try:
+            size = total_size(response.get("ContentRange"), response.get("ContentLength"))
+            body = stream.read() if 0 < size <= MAX_INLINE_BYTES else None
+        finally:
+            stream.close()
+        if body is not None and len(body) != size:
+            raise TransientFailure(f"GetObject {obj.uri}: read {len(body)} of {size} bytes")
+        return InputObject(size, response.get("ContentType"), body)
+
+    def _stage(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> str | SubmissionOutcome:
+        """The staged copy's URI (the same key on every attempt: a retry after a crash copies the same bytes again),
+        or the outcome of a rejection when the version vanished meanwhile."""
+        place = self._settings.staging
+        if place is None:
+            raise TransientFailure(f"{obj.uri}: over {MAX_INLINE_BYTES} bytes and no staging place is configured")
+        try:
+            return staging.stage(
+                self._s3,
+                place,
+                job.inference_id,
+                bucket=obj.bucket,
+                key=obj.key,
+                version_id=obj.version_id,
+                etag=obj.etag,
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_OBJECT:
+                return self._reject(obj, job, "the input object (this version) no longer exists", clock)
+            raise TransientFailure(f"CopyObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
+        except BotoCoreError as exc:
+            raise TransientFailure(f"CopyObject {obj.uri}: {exc}") from exc
 
     def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> SubmissionOutcome:
         terminal = Terminal(

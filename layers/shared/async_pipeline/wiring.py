@@ -84,14 +84,20 @@ def publisher() -> EventPublisher:
 
 @cache
 def submitter() -> Submitter:
+    from async_pipeline.staging import StagingPlace
     from async_pipeline.submission import Settings, Submitter
 
+    try:
+        staging = StagingPlace.from_uri(require("STAGING_LOCATION"))
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable STAGING_LOCATION: {exc}") from exc
     settings = Settings(
         endpoint_name=require("ENDPOINT_NAME"),
         default_content_type=os.environ.get("DEFAULT_CONTENT_TYPE") or "application/octet-stream",
         accept=os.environ.get("DEFAULT_ACCEPT") or None,
         request_ttl_seconds=_optional_int("REQUEST_TTL_SECONDS"),
         invocation_timeout_seconds=_optional_int("INVOCATION_TIMEOUT_SECONDS"),
+        staging=staging,
     )
     return Submitter(settings, job_store(), client("s3"), client("sagemaker-runtime"), publisher())
 

@@ -124,6 +124,10 @@ def soak_table(result: Audit) -> Table:
             "  inputs whose failure object the endpoint could not write (reason says so)",
             str(result.dangling_explained),
         )
+    table.add_row(
+        f"wrong inputs (not the version's own bytes; {result.outputs_checked} outputs checked)",
+        bad(result.wrong_inputs),
+    )
     table.add_row("dead-letter entries", str(result.dead_letter_entries))
     for reason, count in result.dead_letter_reasons.items():
         table.add_row(f"  {reason[:110]}", str(count))

@@ -102,6 +102,14 @@ CATALOGUE: dict[str, Fault] = {
             "no instance for 2-4 s; the requests queued meanwhile expire as if RequestTTLSeconds had passed",
         ),
         Fault(
+            "input-changed",
+            0.02,
+            "accepted request",
+            "endpoint emulator (as it accepts a request)",
+            "the request's input key is overwritten with other rows (two times in three) or deleted before the "
+            "request runs",
+        ),
+        Fault(
             "output-write-refused",
             0.005,
             "output write",
@@ -114,7 +122,7 @@ CATALOGUE: dict[str, Fault] = {
 # Faults that need something of the stack's configuration.
 WORKER_FAULTS = frozenset({"crash-after-invoke", "crash-after-job-write"})
 CONTAINER_FAULTS = frozenset({"container-5xx", "container-timeout", "container-down"})
-ENDPOINT_FAULTS = frozenset({"throttle", "endpoint-outage", "output-write-refused", "ttl-expiry"})
+ENDPOINT_FAULTS = frozenset({"throttle", "endpoint-outage", "output-write-refused", "ttl-expiry", "input-changed"})
 
 
 def stack_parameters(plan: FaultPlan, overrides: Mapping[str, str]) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The endpoint emulator's faults (``throttle``, ``endpoint-outage``, ``output-write-refused``, ``ttl-expiry``), as
-its hooks (:class:`~asyncinfer.local.endpoint.hooks.EndpointHooks`).
+"""The endpoint emulator's faults (``throttle``, ``endpoint-outage``, ``output-write-refused``, ``ttl-expiry``,
+``input-changed``), as its hooks (:class:`~asyncinfer.local.endpoint.hooks.EndpointHooks`).
 
 Standard library only at import time (the endpoint package's ``hooks``, ``events`` and ``protocol`` are): the
 package ``asyncinfer.faults`` re-exports this, and the Lambda worker processes import that package.
@@ -7,6 +7,7 @@ package ``asyncinfer.faults`` re-exports this, and the Lambda worker processes i
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,12 @@ from asyncinfer.local.endpoint.hooks import BaseEndpointHooks
 from asyncinfer.local.endpoint.protocol import ApiError, InvokeParams
 
 if TYPE_CHECKING:
+    from asyncinfer.faults.inputs import InputChanges
     from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
     from asyncinfer.local.endpoint.requests import WriteTarget
 
 _UNAVAILABLE = "The service is unavailable. Please try again later."
+logger = logging.getLogger(__name__)
 
 
 class EndpointFaults(BaseEndpointHooks):
@@ -29,9 +32,12 @@ class EndpointFaults(BaseEndpointHooks):
     # Larger than any RequestTTLSeconds InvokeEndpointAsync accepts (21600): every queued request expires.
     TTL_JUMP_SECONDS = 21_601.0
 
-    def __init__(self, injector: FaultInjector, emulator: AsyncEndpointEmulator) -> None:
+    def __init__(
+        self, injector: FaultInjector, emulator: AsyncEndpointEmulator, inputs: InputChanges | None = None
+    ) -> None:
         self._faults = injector
         self._emulator = emulator
+        self._inputs = inputs  # input-changed: needs the stack's S3 and jobs table
         self._stopping = threading.Event()
         self._episode: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -57,6 +63,12 @@ class EndpointFaults(BaseEndpointHooks):
         if faults.window_open(name):
             faults.count(name)
             raise ApiError(503, "ServiceUnavailable", _UNAVAILABLE)
+        # The request will be queued: change its input now, so that the change always precedes the request's run.
+        if self._inputs is not None:
+            try:
+                self._inputs.maybe_change(params.inference_id)
+            except Exception:
+                logger.exception("input-changed: could not change the input of %s", params.inference_id)
 
     def before_write(self, location: str, target: WriteTarget) -> None:
         """The output bucket refuses every write for a while (outputs and failure objects alike)."""

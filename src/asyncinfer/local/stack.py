@@ -27,7 +27,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
 from async_pipeline import s3_uris
@@ -46,9 +46,11 @@ from asyncinfer.local.template import load_sam
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
+    from asyncinfer.faults.inputs import InputChanges
     from asyncinfer.local.chaos_proxy import ChaosProxy
     from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
     from asyncinfer.local.lambda_api import LambdaApi
@@ -300,11 +302,21 @@ class RunningStack:
         )
         self._emulator = emulator
         if self.faults is not None:
-            self._endpoint_faults = EndpointFaults(self.faults, emulator)
+            self._endpoint_faults = EndpointFaults(self.faults, emulator, self._input_changes())
             self._endpoint_faults.install()  # registers its hooks with the emulator (when the plan has endpoint faults)
         self.sagemaker_runtime_url = emulator.start()
         for endpoint in self.stack.endpoints:
             emulator.register_endpoint(endpoint)
+
+    def _input_changes(self) -> InputChanges | None:
+        """The ``input-changed`` fault's handle on the stack's input objects and jobs table (None when off)."""
+        if self.faults is None or not self.faults.on("input-changed"):
+            return None
+        from asyncinfer.faults.inputs import InputChanges
+
+        assert self.stack is not None
+        dynamodb = cast("DynamoDBClient", self.client("dynamodb"))
+        return InputChanges(self.faults, self.client("s3"), dynamodb, self.stack.outputs["JobsTableName"])
 
     @property
     def emulator(self) -> AsyncEndpointEmulator:

@@ -10,7 +10,10 @@ redelivers, throttles or fails. Per input (object version → its inference id):
 * lost: neither a terminal job with its event nor such a dead-letter entry;
 * contradiction: an event whose status or input differs from its job's, or an event with no job;
 * incomplete: a terminal job or event without its output location (COMPLETED) or reason (FAILED);
-* stray: a job or event for one of the run's files under an id that is no input version's.
+* stray: a job or event for one of the run's files under an id that is no input version's;
+* wrong input: a COMPLETED job whose output is not the model's prediction for its own version's bytes (the endpoint
+  read other content: the key was overwritten while the request waited), or a FAILED one whose payload the endpoint
+  could not read (the key was deleted meanwhile). Checked when the snapshot holds the output checks.
 
 Orphan outputs (objects in the output bucket no job points to) are reported, not counted against the promise: a
 crash after InvokeEndpointAsync and before the job write makes the retry invoke the endpoint a second time (with the
@@ -29,7 +32,7 @@ from typing import TypedDict
 from async_pipeline.jobs import TERMINAL, Job
 
 from asyncinfer.dead_letters import DeadLetter
-from asyncinfer.local.endpoint.failure_reasons import failure_object_missing_explained
+from asyncinfer.local.endpoint.failure_reasons import failure_object_missing_explained, payload_unreadable
 from asyncinfer.result_summary import normalize_reason
 from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot
 
@@ -63,6 +66,10 @@ class Audit:
     dangling: int = 0  # inputs
     incomplete: int = 0  # inputs whose terminal job or event lacks its location (COMPLETED) or reason (FAILED)
     strays: int = 0  # jobs or events for this run's files under an id that is no input version's
+    # Inputs whose result is not of their own version's bytes: a COMPLETED output that is not the model's prediction
+    # for them, or a FAILED job whose payload the endpoint could not read.
+    wrong_inputs: int = 0
+    outputs_checked: int = 0  # COMPLETED outputs compared with the model's prediction for their version
     # FAILED jobs/events naming a failure object the endpoint could not write, as their reason says: the location
     # comes from the InvokeEndpointAsync answer (the notification had none). Reported, not a violation.
     dangling_explained: int = 0
@@ -148,6 +155,7 @@ def judge(snapshot: Snapshot) -> Audit:
         ("dangling", result.dangling),
         ("incomplete", result.incomplete),
         ("strays", result.strays),
+        ("wrong inputs", result.wrong_inputs),
     ):
         if count:
             result.violations.append(f"{count} {kind}: " + "; ".join(findings.examples.get(kind, [])[:3]))
@@ -218,6 +226,8 @@ def _judge_inputs(result: Audit, findings: _Findings, snapshot: Snapshot) -> lis
             state = f"job {job.status}{' (event owed)' if job.event_pending else ''}" if job else "no job"
             letters = "a dead letter that cannot finish it" if iid in dlq_by_input else "no dead-letter entry"
             problem("lost", f"{uri}: {state}, {len(received)} event(s), {letters}")
+        if terminal is not None:
+            _judge_input_content(result, findings, snapshot, terminal, uri)
         incomplete = [f"job {terminal.status} {gap}" for gap in _missing_fields(terminal)] if terminal else []
         incomplete += [f"event {e.status} {gap}" for e in received for gap in _missing_fields(e)]
         if incomplete:
@@ -226,6 +236,32 @@ def _judge_inputs(result: Audit, findings: _Findings, snapshot: Snapshot) -> lis
     result.failure_reasons = dict(failure_reasons.most_common())
     result.unexpected_outcomes = dict(unexpected.most_common())
     return latencies
+
+
+def _judge_input_content(result: Audit, findings: _Findings, snapshot: Snapshot, job: Job, uri: str) -> None:
+    """Whether a terminal job's result is of its own input version: a completed output must be the model's
+    prediction for that version's bytes; a failure must not be the endpoint unable to read the payload."""
+    if job.status == "FAILED" and payload_unreadable(job.failure_reason):
+        result.wrong_inputs += 1
+        findings.problem("wrong inputs", f"{uri}: the endpoint could not read the payload: {job.failure_reason}")
+        return
+    check = snapshot.output_checks.get(job.inference_id)
+    if job.status != "COMPLETED" or check is None or check.actual is None:
+        return  # a missing output is judged as dangling
+    result.outputs_checked += 1
+    if check.actual != check.expected:
+        result.wrong_inputs += 1
+        expected = "refused by the model" if check.expected is None else _shown(check.expected)
+        findings.problem(
+            "wrong inputs",
+            f"{uri} (version {check.version_id}): output {_shown(check.actual)} is not the model's prediction for "
+            f"this version's bytes ({expected})",
+        )
+
+
+def _shown(data: bytes, limit: int = 60) -> str:
+    text = data.decode("utf-8", "replace").replace("\n", " ")
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _judge_job_locations(findings: _Findings, snapshot: Snapshot) -> None:

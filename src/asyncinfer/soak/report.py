@@ -16,6 +16,9 @@ def fault_rows(counts: dict[str, int]) -> list[tuple[str, str]]:
             parts.append(f"{counts[name]} injected")
         if f"{name}:episodes" in counts:
             parts.append(f"{counts[f'{name}:episodes']} episode(s)")
+        for detail in ("overwrites", "deletes"):
+            if f"{name}:{detail}" in counts:
+                parts.append(f"{counts[f'{name}:{detail}']} {detail}")
         if parts:
             rows.append((name, ", ".join(parts)))
     for key, label in (

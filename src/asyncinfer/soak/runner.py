@@ -32,6 +32,7 @@ class SoakSettings:
     faults: FaultPlan = field(default_factory=lambda: FaultPlan.parse("all"))
     seed: int = 0
     reject_every: int = 10  # every 10th file is one the pipeline or the model rejects
+    large_every: int = 25  # every 25th file is over 128,000 bytes: staged for the endpoint instead of sent inline
     in_flight: int = 64  # uploaded but not yet accounted for: the uploader waits beyond this
     stall_timeout: float = 180.0  # give up when no input has been accounted for this long
     settle_seconds: float = 3.0  # after the last input: quiet this long before the audit (late duplicates)
@@ -117,7 +118,9 @@ def _drive(
     s3: S3Client = stack.client("s3")
     bucket = stack.outputs["InputBucketName"]
     prefix = settings.prefix or f"soak/{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 1_000_000:06d}/"
-    files = demo_inputs.demo_files(settings.files, seed=settings.seed, reject_every=settings.reject_every)
+    files = demo_inputs.demo_files(
+        settings.files, seed=settings.seed, reject_every=settings.reject_every, large_every=settings.large_every
+    )
     since = time.time()
     collector = EventCollector(stack)
     letters = DeadLetterReader(stack)
@@ -164,7 +167,8 @@ def _drive(
             collector.stop()
         finally:
             letters.give_back()
-    result = judge(snapshot.read(stack, uploads, prefix, collector.by_inference(), letters.entries, since))
+    predict = container_predictor(state_dir)
+    result = judge(snapshot.read(stack, uploads, prefix, collector.by_inference(), letters.entries, since, predict))
     if not quiet:
         result.violations.append(
             "the stack was still busy when the settling time ran out: a late delivery could have been missed"
@@ -181,6 +185,23 @@ def _drive(
         if counts.exists():
             result.fault_counts = json.loads(counts.read_text(encoding="utf-8"))
     return result
+
+
+def container_predictor(state_dir: Path, accept: str = "text/csv") -> snapshot.Predictor | None:
+    """The model container of the local stack in ``state_dir`` as the audit's reference: what it answers for a
+    payload (the container itself, not the chaos proxy before it). None when the state names no container."""
+    from asyncinfer.local.endpoint.container import ContainerCall
+    from asyncinfer.local.stack import read_state
+
+    url = read_state(state_dir).get("model_container_url")
+    if not url:
+        return None
+
+    def predict(payload: bytes, content_type: str) -> bytes | None:
+        reply = ContainerCall(str(url)).invoke(payload, {"Content-Type": content_type, "Accept": accept}, 60.0)
+        return reply.body if 200 <= reply.status < 300 else None
+
+    return predict
 
 
 def _settle(own: RunningStack | None, settings: SoakSettings) -> bool:

@@ -76,3 +76,29 @@ def test_the_container_gets_only_the_headers_the_request_has(world: World) -> No
 
 def _describe(world: World, name: str) -> EndpointSettings:
     return ControlPlane(world.client("sagemaker"), world.client("sts")).describe(name)
+
+
+def test_the_input_location_is_read_when_the_request_runs_not_when_it_is_accepted(
+    world: World, emulator: AsyncEndpointEmulator
+) -> None:
+    """As on SageMaker (the request names no version, and S3 returns the current one): a key overwritten while the
+    request waits in the queue (here: no instance yet) is inferred as its new content, and a key deleted meanwhile
+    fails the request. Inline bodies are what the request carried, whatever happens to any key."""
+    ep = world.endpoint()
+    emulator.register_endpoint(ep.name)
+    emulator.set_instance_count(ep.name, 0)
+    changed = world.put_input("waiting/changed.csv", b"1,1,1")
+    deleted = world.put_input("waiting/deleted.csv", b"2,2,2")
+    client = runtime(emulator.url)
+    for location in (changed, deleted):
+        client.invoke_endpoint_async(EndpointName=ep.name, InputLocation=location, ContentType="text/csv")
+    client.invoke_endpoint_async(EndpointName=ep.name, Body=b"3,3,3", ContentType="text/csv")
+    world.put_input("waiting/changed.csv", b"9,9,9")
+    world.client("s3").delete_object(Bucket=BUCKET, Key="waiting/deleted.csv")
+    emulator.set_instance_count(ep.name, 1)
+    world.messages(ep.success_queue, 2)
+    [failed] = world.messages(ep.error_queue, 1)
+    assert sorted(r["body"] for r in world.container.requests) == [b"3,3,3", b"9,9,9"]
+    reason = notification(failed).failure_reason
+    assert reason is not None
+    assert reason.startswith(f"ClientError: Failed to download the request payload from {deleted}")

@@ -73,7 +73,7 @@ COMMON_FUNCTION_ACTIONS = {
 }
 FUNCTION_ACTIONS = {
     "SubmitterFunction": COMMON_FUNCTION_ACTIONS
-    | {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpointAsync"},
+    | {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sagemaker:InvokeEndpointAsync"},
     "SuccessHandlerFunction": COMMON_FUNCTION_ACTIONS,
     "ErrorHandlerFunction": COMMON_FUNCTION_ACTIONS,
 }

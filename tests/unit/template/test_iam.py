@@ -48,9 +48,46 @@ def test_function_role_grants_exactly_the_actions_it_uses(resources: dict[str, A
         assert "NotAction" not in statement
         assert "NotResource" not in statement
         for action in as_list(statement["Action"]):
-            # ListBucket is a bucket-level action: its resource is the bucket, not objects in it.
-            expected = {"Fn::GetAtt": ["InputBucket", "Arn"]} if action == "s3:ListBucket" else None
-            assert statement["Resource"] == (expected or expected_resource[action.split(":")[0]]), action
+            assert statement["Resource"] == (
+                SPECIFIC_RESOURCES.get(action) or expected_resource[action.split(":")[0]]
+            ), action
+
+
+# Actions whose resource is not their service's usual one in a function role.
+SPECIFIC_RESOURCES: dict[str, Any] = {
+    # ListBucket is a bucket-level action: its resource is the bucket, not objects in it.
+    "s3:ListBucket": {"Fn::GetAtt": ["InputBucket", "Arn"]},
+    # The submitter writes only its staged copies (CopyObject's destination), never the user's inputs.
+    "s3:PutObject": {"Fn::Sub": "${OutputBucket.Arn}/staging/*"},
+}
+
+
+def test_inputs_are_read_by_the_submitter_and_staged_copies_by_the_endpoint(
+    raw: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Both sides of the staging place, least privilege: the submitter reads exact input versions and writes only
+    under staging/ (CopyObject checks the source read and the destination write); the endpoint reads only staging/,
+    nothing of the input bucket; the submitter is told the same place; its objects expire."""
+    submitter = Resolver(raw).resolve(resources["SubmitterInputPolicy"]["Properties"]["PolicyDocument"])
+    grants = {s["Sid"]: s for s in submitter["Statement"]}
+    assert set(grants["ReadInputObjects"]["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert grants["ReadInputObjects"]["Resource"] == "<InputBucket.Arn>/*"
+    assert grants["StageLargeInputs"]["Action"] == "s3:PutObject"
+    assert grants["StageLargeInputs"]["Resource"] == "<OutputBucket.Arn>/staging/*"
+    endpoint = Resolver(raw).resolve(resources["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"])
+    reads = [s for s in endpoint["Statement"] if "s3:GetObject" in as_list(s["Action"])]
+    assert {s["Sid"]: s["Resource"] for s in reads if s["Sid"] != "ReadModelArtifact"} == {
+        "ReadStagedInputs": "<OutputBucket.Arn>/staging/*"
+    }
+    assert not [s for s in endpoint["Statement"] if "InputBucket" in str(s["Resource"])], "no grant on the inputs"
+    environment = resources["SubmitterFunction"]["Properties"]["Environment"]["Variables"]
+    assert Resolver(raw).resolve(environment["STAGING_LOCATION"]) == "s3://<OutputBucket>/staging/"
+    rules = {r["Id"]: r for r in resources["OutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    staged = rules["ExpireStagedInputs"]
+    assert staged["Prefix"] == "staging/" and staged["Status"] == "Enabled"
+    assert staged["ExpirationInDays"] == 1 and staged["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    # Nothing triggers on the output bucket: a staged copy can never start an inference.
+    assert "NotificationConfiguration" not in resources["OutputBucket"]["Properties"]
 
 
 def test_no_statement_of_the_stack_grants_on_star_what_supports_a_resource(resources: dict[str, Any]) -> None:
@@ -84,7 +121,8 @@ def test_sagemaker_role_is_scoped_to_this_stack(raw: dict[str, Any], resources: 
     statements = {s["Sid"]: s for s in Resolver(raw).resolve(policy["PolicyDocument"])["Statement"]}
     assert statements["PublishNotifications"]["Action"] == "sns:Publish"
     assert statements["PublishNotifications"]["Resource"] == ["<SuccessTopic>", "<ErrorTopic>"]
-    assert statements["ReadInputs"]["Resource"] == "<InputBucket.Arn>/*"  # InputPrefix "" by default
+    assert statements["ReadStagedInputs"]["Resource"] == "<OutputBucket.Arn>/staging/*"
+    assert statements["ListOutputBucket"]["Resource"] == "<OutputBucket.Arn>"
     assert statements["WriteOutputsAndFailures"]["Resource"] == [
         "<OutputBucket.Arn>/output/*",
         "<OutputBucket.Arn>/failure/*",

@@ -51,8 +51,16 @@ def unreachable_reason(error: Exception) -> str:
     )
 
 
+DOWNLOAD_FAILED = "Failed to download the request payload"
+
+
 def download_failed_reason(input_location: str | None, error: Exception) -> str:
-    return f"ClientError: Failed to download the request payload from {input_location}: {error}"
+    return f"ClientError: {DOWNLOAD_FAILED} from {input_location}: {error}"
+
+
+def payload_unreadable(reason: str | None) -> bool:
+    """Whether a failure reason says the endpoint could not read the request's payload from its InputLocation."""
+    return DOWNLOAD_FAILED in (reason or "")
 
 
 def upload_failed_reason(output_location: str, attempts: int, error: Exception) -> str:
