@@ -119,6 +119,7 @@ def test_moto_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    assert process.returncode == 0  # it left by itself on end of input, not by the SIGTERM stop() falls back to
 
 
 def http_get(moto: MotoProcess, path: str) -> bytes:

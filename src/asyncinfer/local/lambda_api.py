@@ -12,13 +12,17 @@ import json
 import threading
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
+from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
 from asyncinfer.local.lambda_environment import Payload
 from asyncinfer.local.lambda_runtime import AsyncInvoker, FunctionRunner
 
 PREFIX = "/2015-03-31/functions/"
+
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload limit (6 MB)
 
 
 class LambdaApi:
@@ -28,10 +32,8 @@ class LambdaApi:
         self._invoker = invoker
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(KeepAliveHandler):
             # Keep-alive and TCP_NODELAY, like the stack's other servers (every answer has a Content-Length).
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
             timeout = 60  # an idle keep-alive connection is closed after this many seconds
 
             def log_message(self, format: str, *args: object) -> None:  # quiet, like the other local services
@@ -40,7 +42,7 @@ class LambdaApi:
             def do_POST(self) -> None:
                 api._handle(self)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = LoopbackServer((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-api", daemon=True)
 
     @property
@@ -54,6 +56,7 @@ class LambdaApi:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.cut_connections()
         self._server.server_close()
         self._thread.join(timeout=5)
 
@@ -67,8 +70,20 @@ class LambdaApi:
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         logical = self._function(request.path)
-        length = int(request.headers.get("Content-Length") or 0)
-        body = request.rfile.read(length) if length else b"{}"
+        assert isinstance(request, KeepAliveHandler)
+        try:
+            # Chunked or sized: a body left half-read would be taken for the next request on the connection.
+            body = request.read_body(MAX_PAYLOAD_BYTES) or b"{}"
+        except (BodyTooLarge, MalformedBody) as exc:
+            request.close_connection = True
+            too_large = isinstance(exc, BodyTooLarge)
+            self._reply(
+                request,
+                413 if too_large else 400,
+                {"Type": "User", "message": "Request must be smaller than 6291456 bytes" if too_large else str(exc)},
+                {"x-amzn-ErrorType": "RequestTooLargeException" if too_large else "InvalidRequestContentException"},
+            )
+            return
         if logical is None:
             self._reply(
                 request,
@@ -107,7 +122,7 @@ class LambdaApi:
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, payload: Payload, headers: Mapping[str, str]) -> None:
-        data = b"" if status == 204 else json.dumps(payload).encode()
+        data = b"" if status in (202, 204) else json.dumps(payload).encode()  # Event and DryRun answer no body
         request.send_response(status)
         for name, value in headers.items():
             request.send_header(name, value)

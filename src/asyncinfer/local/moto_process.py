@@ -37,13 +37,17 @@ class MotoProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the process and return its URL once it listens (MotoProcessError if it does not in time)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("wb") as log:  # one stack, one log
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "asyncinfer.local.moto_server", "--host", self.host, "--port", str(self.port)],
                 stdin=subprocess.PIPE,  # its end of the pipe closes when this process ends: moto then exits too

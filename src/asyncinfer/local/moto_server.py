@@ -179,7 +179,15 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             head_only = environ["REQUEST_METHOD"] == "HEAD" or code in _NO_BODY_STATUSES or code < 200
             chunks: Iterable[bytes] = result
             if declared is None and not head_only:  # frame the answer ourselves: buffer it to know its length
-                whole = b"".join([*early, *result])
+                try:
+                    whole = b"".join([*early, *result])
+                except Exception:
+                    logger.exception(
+                        "moto failed answering %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+                    )
+                    self.close_connection = True
+                    self.send_error(500, "Internal error in moto")
+                    return
                 early, chunks = [], [whole]
                 headers = [*headers, ("Content-Length", str(len(whole)))]
             self.send_response(code, status.split(" ", 1)[1] if " " in status else "")
@@ -209,6 +217,11 @@ class KeepAliveMotoHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # one line per request is noise at thousands of requests per minute
 
+    def log_error(self, format: str, *args: object) -> None:
+        if format.startswith("Request timed out"):
+            return  # an idle keep-alive connection closed on its timeout: routine, not an error
+        super().log_error(format, *args)
+
 
 class MotoServer(ThreadedWSGIServer):
     """moto's dispatcher behind the keep-alive handler."""
@@ -233,6 +246,10 @@ def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> No
 
         threading.Thread(target=watch, name="moto-parent-watch", daemon=True).start()
     print(f"{READY} {server.server_address[1]}", file=ready, flush=True)
+    if ready is sys.stdout:
+        # Nobody reads standard output after READY: what moto prints there later (an unknown host) goes to the log,
+        # not into a pipe that would fill up and block the request holding moto's dispatcher lock.
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     server.serve_forever(poll_interval=0.5)
 
 
