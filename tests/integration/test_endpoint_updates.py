@@ -4,6 +4,7 @@ instance type for the variant while it is (SageMaker developer guide, "Update en
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,18 @@ def test_update_endpoint_keeping_the_instance_type_is_accepted(running: RunningS
     same = _config_like_the_current_one(running, "same-type", None)
     sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=same)
     assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == same
+
+
+def test_with_autoscaling_disabled_nothing_is_registered_and_the_instance_type_can_change(
+    tmp_path: Path,
+) -> None:
+    with local_stack(tmp_path, parameters={"AutoScaling": "disabled"}) as stack:
+        assert stack.stack is not None
+        targets = stack.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+        assert targets["ScalableTargets"] == []
+        bigger = _config_like_the_current_one(stack, "bigger", "ml.m5.xlarge")
+        stack.client("sagemaker").update_endpoint(
+            EndpointName=stack.stack.outputs["EndpointName"], EndpointConfigName=bigger
+        )
+        endpoint = stack.client("sagemaker").describe_endpoint(EndpointName=stack.stack.outputs["EndpointName"])
+        assert endpoint["EndpointConfigName"] == bigger
