@@ -43,8 +43,7 @@ def refusal(stack_name: str, deployed: Mapping[str, str] | None, overrides: Mapp
     return (
         f"AWS refuses to change the instance type ({current} to {wanted}) of an endpoint variant registered with "
         "Application Auto Scaling, and the stack update would roll back. Deploy three times:\n"
-        f"  1. {base} --parameter AutoScaling=disabled    (removes the scalable target; the endpoint keeps one "
-        "instance)\n"
+        f"  1. {base} --parameter AutoScaling=disabled    (removes the scalable target and its policies)\n"
         f"  2. {base} --parameter AutoScaling=disabled --parameter InstanceType={wanted}\n"
         f"  3. {base} --parameter AutoScaling=enabled"
     )
