@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import jsonpath_ng.ext
@@ -17,6 +18,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from asyncinfer.local import moto_patches
 
 REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 
 
 @pytest.fixture(autouse=True)
@@ -149,3 +151,79 @@ def test_a_cloned_tree_is_the_tree_a_fresh_parse_gives(expression: str) -> None:
     assert cached is not again
     assert _shape(cached) == _shape(again) == _shape(fresh)
     assert moto_patches.clone_tree(cached) is not cached
+
+
+def _endpoint_with_configs(sagemaker: Any, types: dict[str, str]) -> None:
+    sagemaker.create_model(
+        ModelName="m", PrimaryContainer={"Image": "x", "ModelDataUrl": "s3://b/m.tar.gz"}, ExecutionRoleArn=ROLE
+    )
+    for config, instance_type in types.items():
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "m",
+                    "InstanceType": instance_type,
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+    sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName="old")
+
+
+def _register(min_capacity: int = 0) -> None:
+    boto3.client("application-autoscaling", region_name=REGION).register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId="endpoint/ep/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=min_capacity,
+        MaxCapacity=2,
+    )
+
+
+def test_update_endpoint_changing_the_instance_type_of_a_scalable_target_is_refused() -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large", "bigger": "ml.m5.xlarge"})
+    _register()
+    with pytest.raises(sagemaker.exceptions.ClientError) as refused:
+        sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="bigger")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert "ml.m5.large to ml.m5.xlarge" in error["Message"] and "DeregisterScalableTarget" in error["Message"]
+    assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "old"
+
+
+@pytest.mark.parametrize(("registered", "new_type"), [(False, "ml.m5.xlarge"), (True, "ml.m5.large")])
+def test_update_endpoint_is_accepted_without_registration_or_with_the_same_type(
+    registered: bool, new_type: str
+) -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large", "new": new_type})
+    if registered:
+        _register()
+    arn = sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new")["EndpointArn"]
+    endpoint = sagemaker.describe_endpoint(EndpointName="ep")
+    assert (endpoint["EndpointArn"], endpoint["EndpointConfigName"]) == (arn, "new")
+
+
+def test_update_endpoint_refuses_an_unknown_config_and_resets_or_retains_the_desired_count() -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large", "new": "ml.m5.large"})
+    with pytest.raises(sagemaker.exceptions.ClientError, match="Could not find endpoint configuration"):
+        sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="missing")
+    from moto.sagemaker.models import sagemaker_backends
+
+    endpoint = sagemaker_backends["123456789012"][REGION].endpoints["ep"]
+    endpoint.production_variants[0]["DesiredInstanceCount"] = 0  # as if scaled in to zero
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new", RetainAllVariantProperties=True)
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 0
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="old")
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 1
+
+
+def test_scaling_refusal_covers_a_removed_variant_and_ignores_unregistered_ones() -> None:
+    current = [{"VariantName": "A", "InstanceType": "ml.m5.large"}, {"VariantName": "B", "InstanceType": "ml.c5.large"}]
+    assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/B"}) is not None
+    assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/A"}) is None
+    assert moto_patches.scaling_refusal("ep", current, current, {"endpoint/other/variant/A"}) is None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from asyncinfer.cli.app import errors, key_values, project_root
 from asyncinfer.cli.display import console
+
+if TYPE_CHECKING:
+    import boto3
 
 
 @click.command()
@@ -37,6 +42,8 @@ def deploy(ctx: click.Context, dry_run: bool, model_data_url: str | None, parame
                 raise click.ClickException(f"cannot find your AWS account (credentials?): {exc}") from None
             upload = (f"sagemaker-{region}-<account>", deploying.MODEL_KEY)
         model_data_url = f"s3://{upload[0]}/{upload[1]}"
+    if not dry_run:
+        _refuse_what_aws_refuses(session, stack_name, overrides)
     steps = deploying.plan(stack_name, region, model_data_url, overrides, project_root() / "template.yaml")
     if upload is not None:
         console.print(
@@ -53,3 +60,18 @@ def deploy(ctx: click.Context, dry_run: bool, model_data_url: str | None, parame
             deploying.run(steps, project_root())
         except deploying.DeployError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def _refuse_what_aws_refuses(session: boto3.Session, stack_name: str, overrides: dict[str, str]) -> None:
+    """Stop before any upload when the update would fail on AWS (asyncinfer.instance_type)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from asyncinfer import instance_type
+
+    try:
+        deployed = instance_type.deployed_parameters(session, stack_name)
+    except (BotoCoreError, ClientError) as exc:
+        raise click.ClickException(f"cannot read the stack {stack_name} (credentials?): {exc}") from None
+    reason = instance_type.refusal(stack_name, deployed, overrides)
+    if reason is not None:
+        raise click.ClickException(reason)

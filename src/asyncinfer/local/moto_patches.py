@@ -13,7 +13,7 @@ import functools
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -164,10 +164,99 @@ def _cache_update_expressions() -> None:
     UpdateExpressionParser.make = classmethod(cached_make)
 
 
+# SageMaker's scalable dimension for a production variant (Application Auto Scaling's sagemaker namespace).
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def scaling_refusal(
+    endpoint: str, current: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str, Any]], registered: set[str]
+) -> str | None:
+    """Why AWS refuses UpdateEndpoint from the ``current`` config's variants to the ``new`` config's, or None.
+
+    AWS refuses an update that would change the instance type of, or remove, a variant registered as a scalable
+    target (SageMaker developer guide, "Update endpoints that use auto scaling"); ``registered`` holds the
+    registered ``endpoint/<name>/variant/<variant>`` resource ids. The wording is ours: AWS publishes none.
+    """
+    new_types = {v["VariantName"]: v.get("InstanceType") for v in new}
+    for variant in current:
+        name = variant["VariantName"]
+        if f"endpoint/{endpoint}/variant/{name}" not in registered:
+            continue
+        if name not in new_types or new_types[name] != variant.get("InstanceType"):
+            change = (
+                "remove the variant"
+                if name not in new_types
+                else f"change the instance type of variant {name} from {variant.get('InstanceType')} to "
+                f"{new_types[name]}"
+            )
+            return (
+                f"The update would {change}, which is registered as a scalable target with Application Auto "
+                "Scaling. Delete its scaling policies and deregister it (DeregisterScalableTarget) before updating "
+                "the endpoint, then register it again."
+            )
+    return None
+
+
+def _sagemaker_update_endpoint() -> None:
+    """moto has no UpdateEndpoint. This one switches the endpoint to the new config as AWS does (variants' desired
+    counts reset to the new InitialInstanceCount unless RetainAllVariantProperties), and refuses what AWS refuses:
+    an unknown endpoint or config, and an instance-type change of a variant registered with Application Auto
+    Scaling (:func:`scaling_refusal`). The endpoint is InService at once (AWS goes through Updating)."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def update_endpoint(
+        self: SageMakerModelBackend, endpoint_name: str, endpoint_config_name: str, retain: bool = False
+    ) -> str:
+        self.describe_endpoint(endpoint_name)  # raises AWS's "Could not find endpoint"
+        endpoint = self.endpoints[endpoint_name]
+        if endpoint_config_name not in self.endpoint_configs:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+        new = self.endpoint_configs[endpoint_config_name].production_variants
+        current_config = self.endpoint_configs.get(endpoint.endpoint_config_name)
+        current = current_config.production_variants if current_config is not None else []
+        scaling = applicationautoscaling_backends[self.account_id][self.region_name]
+        registered = {
+            target.resource_id
+            for target in scaling.targets.get(VARIANT_DIMENSION, {}).values()
+            if target.service_namespace == "sagemaker"
+        }
+        refusal = scaling_refusal(endpoint_name, current, new, registered)
+        if refusal is not None:
+            raise ValidationError(message=refusal)
+        desired = {v["VariantName"]: v.get("DesiredInstanceCount") for v in endpoint.production_variants}
+        variants = endpoint._process_production_variants(new)
+        if retain:
+            for variant in variants:
+                if desired.get(variant["VariantName"]) is not None:
+                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = desired[variant["VariantName"]]
+        endpoint.endpoint_config_name = endpoint_config_name
+        endpoint.production_variants = variants
+        endpoint.last_modified_time = utcnow()
+        return str(endpoint.arn)
+
+    def update_endpoint_response(self: SageMakerResponse) -> ActionResult:
+        arn = self.sagemaker_backend.update_endpoint(  # type: ignore[attr-defined]
+            self._get_param("EndpointName"),
+            self._get_param("EndpointConfigName"),
+            bool(self._get_param("RetainAllVariantProperties", False)),
+        )
+        return ActionResult({"EndpointArn": arn})
+
+    SageMakerModelBackend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
+
+
 def apply() -> None:
     """Complete moto's S3 event records (versionId in versioned buckets, sequencer, the identity fields), make its
     DynamoDB item operations atomic, and remove four per-request costs (jsonpath parsing in EventBridge, the
-    attribute scan of SQS receives, the backend lookup of the server's dispatcher, UpdateExpression parsing)."""
+    attribute scan of SQS receives, the backend lookup of the server's dispatcher, UpdateExpression parsing), and
+    add SageMaker's UpdateEndpoint with AWS's refusal of an instance-type change under autoscaling."""
     global _applied  # noqa: PLW0603 - patching a library is process-wide by nature
     with _lock:
         if _applied:
@@ -177,6 +266,7 @@ def apply() -> None:
         _cheap_sqs_retention_check()
         _memoise_dispatch()
         _cache_update_expressions()
+        _sagemaker_update_endpoint()
         from moto.s3 import notifications
 
         original = notifications._get_s3_event

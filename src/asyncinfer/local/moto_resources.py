@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
@@ -48,6 +48,7 @@ class MotoClients:
     dynamodb: DynamoDBClient
     events: EventBridgeClient
     sagemaker: SageMakerClient
+    autoscaling: BaseClient  # application-autoscaling (no type stubs installed)
 
     @classmethod
     def of(cls, session: boto3.Session, endpoint_url: str, region: str) -> MotoClients:
@@ -58,6 +59,7 @@ class MotoClients:
             dynamodb=session.client("dynamodb", endpoint_url=endpoint_url, region_name=region),
             events=session.client("events", endpoint_url=endpoint_url, region_name=region),
             sagemaker=session.client("sagemaker", endpoint_url=endpoint_url, region_name=region),
+            autoscaling=session.client("application-autoscaling", endpoint_url=endpoint_url, region_name=region),
         )
 
 
@@ -89,11 +91,12 @@ def _snake(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
-def call(client: BaseClient, operation: str, **params: JSONValue) -> None:
+def call(client: BaseClient, operation: str, **params: JSONValue) -> dict[str, Any]:
     """A client call with its parameters coerced to the operation's input shape (see :func:`coerce`)."""
     model = client.meta.service_model.operation_model(operation)
     method = getattr(client, _snake(operation))
-    method(**coerce(params, model.input_shape))
+    response: dict[str, Any] = method(**coerce(params, model.input_shape))
+    return response
 
 
 def create(clients: MotoClients, resolver: Resolver, logical: str, kind: str, props: Template) -> None:
@@ -182,3 +185,36 @@ def create(clients: MotoClients, resolver: Resolver, logical: str, kind: str, pr
         clients.sagemaker.create_endpoint(
             EndpointName=resolver.attrs[(logical, "EndpointName")], EndpointConfigName=props["EndpointConfigName"]
         )
+    elif kind == "AWS::ApplicationAutoScaling::ScalableTarget":
+        # Registered so that SageMaker refuses what AWS refuses under autoscaling (moto_patches.scaling_refusal);
+        # nothing scales the endpoint locally.
+        target = {k: props[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
+        call(
+            clients.autoscaling,
+            "RegisterScalableTarget",
+            MinCapacity=props["MinCapacity"],
+            MaxCapacity=props["MaxCapacity"],
+            **target,
+        )
+        # CloudFormation's Ref of a scalable target: resource id, dimension and namespace joined by "|".
+        resolver.refs[logical] = "|".join(
+            str(target[k]) for k in ("ResourceId", "ScalableDimension", "ServiceNamespace")
+        )
+    elif kind == "AWS::ApplicationAutoScaling::ScalingPolicy":
+        resource_id, dimension, namespace = str(props["ScalingTargetId"]).split("|")
+        configs = {
+            k: props[k]
+            for k in ("TargetTrackingScalingPolicyConfiguration", "StepScalingPolicyConfiguration")
+            if k in props
+        }
+        arn = call(
+            clients.autoscaling,
+            "PutScalingPolicy",
+            PolicyName=props["PolicyName"],
+            PolicyType=props["PolicyType"],
+            ServiceNamespace=namespace,
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            **configs,
+        )["PolicyARN"]
+        resolver.refs[logical] = arn

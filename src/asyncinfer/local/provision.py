@@ -3,8 +3,9 @@
 Resources the pipeline's behaviour depends on are created through moto's APIs from their resolved template
 properties (moto_resources.py), under the names CloudFormation would give them (physical_ids.py). S3 → function
 and SNS → function deliveries are wired through internal SQS queues, with the template's own event filter and filter
-policy, for the local Lambda runtime to consume (lambda_wiring.py). Everything else (IAM, alarms, dashboards,
-autoscaling, log groups, permissions, bucket and queue policies) is listed as not emulated.
+policy, for the local Lambda runtime to consume (lambda_wiring.py). The scalable target and its policies are
+registered, without effect (REGISTERED_ONLY). Everything else (IAM, alarms, dashboards, log groups, permissions,
+bucket and queue policies) is listed as not emulated, and so is autoscaling.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ EMULATED = (
     "AWS::SageMaker::Model",
     "AWS::SageMaker::EndpointConfig",
     "AWS::SageMaker::Endpoint",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
 )
+# Registered in moto (so that SageMaker refuses an update as AWS does under autoscaling, and DescribeScalableTargets
+# answers) but without effect: nothing scales the local endpoint, so they stay listed as not emulated.
+REGISTERED_ONLY = ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy")
 # Read by the local stack itself rather than created in moto.
 INTERPRETED = (
     "AWS::Lambda::Function",
@@ -117,7 +123,7 @@ class Provisioner:
         not_emulated: dict[str, list[str]] = {}
         for logical in enabled:
             kind = resources[logical]["Type"]
-            if kind not in EMULATED and kind not in INTERPRETED:
+            if (kind not in EMULATED and kind not in INTERPRETED) or kind in REGISTERED_ONLY:
                 not_emulated.setdefault(kind, []).append(logical)
         endpoints = [
             resolver.get_att(name, "EndpointName")
