@@ -12,7 +12,8 @@ that copy's plain-ASCII URI is the ``InputLocation``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,26 @@ def _error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", exc))
 
 
+class _VersionGone(Exception):
+    """The input's version (or, unversioned, its event's ETag) is no longer there: the job is rejected, not retried."""
+
+
+@contextmanager
+def _reading_input(operation: str, obj: S3ObjectCreated) -> Iterator[None]:
+    """How S3 errors on the input read as outcomes: gone (_VersionGone), or transient (retried by Lambda)."""
+    try:
+        yield
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING_OBJECT:
+            raise _VersionGone from exc
+        raise TransientFailure(f"{operation} {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
+    except BotoCoreError as exc:
+        raise TransientFailure(f"{operation} {obj.uri}: {exc}") from exc
+
+
+_GONE = "the input object (this version) no longer exists"
+
+
 class Submitter:
     def __init__(
         self, settings: Settings, store: JobStore, s3: S3Client, runtime: SageMakerRuntimeClient, publisher: Publisher
@@ -165,13 +186,10 @@ class Submitter:
     def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> SubmissionOutcome | Mapping[str, Any]:
         """Call the endpoint for a claimed job: its response, or the outcome of a rejection."""
         try:
-            source = self._read(obj)
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_OBJECT:
-                return self._reject(obj, job, "the input object (this version) no longer exists", clock)
-            raise TransientFailure(f"GetObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
-        except BotoCoreError as exc:
-            raise TransientFailure(f"GetObject {obj.uri}: {exc}") from exc
+            with _reading_input("GetObject", obj):
+                source = self._read(obj)
+        except _VersionGone:
+            return self._reject(obj, job, _GONE, clock)
 
         if source.size == 0:
             return self._reject(obj, job, "the input object is empty (0 bytes); the endpoint needs a payload", clock)
@@ -243,21 +261,18 @@ class Submitter:
         if place is None:
             raise TransientFailure(f"{obj.uri}: over {MAX_INLINE_BYTES} bytes and no staging place is configured")
         try:
-            return staging.stage(
-                self._s3,
-                place,
-                job.inference_id,
-                bucket=obj.bucket,
-                key=obj.key,
-                version_id=obj.version_id,
-                etag=obj.etag,
-            )
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_OBJECT:
-                return self._reject(obj, job, "the input object (this version) no longer exists", clock)
-            raise TransientFailure(f"CopyObject {obj.uri}: {_error_code(exc)} {_error_message(exc)}") from exc
-        except BotoCoreError as exc:
-            raise TransientFailure(f"CopyObject {obj.uri}: {exc}") from exc
+            with _reading_input("CopyObject", obj):
+                return staging.stage(
+                    self._s3,
+                    place,
+                    job.inference_id,
+                    bucket=obj.bucket,
+                    key=obj.key,
+                    version_id=obj.version_id,
+                    etag=obj.etag,
+                )
+        except _VersionGone:
+            return self._reject(obj, job, _GONE, clock)
 
     def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> SubmissionOutcome:
         terminal = Terminal(
