@@ -128,7 +128,7 @@ def _drive(
     try:
         last_progress = time.time()
         accounted_before = -1
-        next_dlq_poll = 0.0
+        next_dlq_poll = next_versions_check = 0.0
         index = 0
         first_upload: float | None = None
         upload_done: float | None = None
@@ -151,8 +151,12 @@ def _drive(
             if len(accounted) != accounted_before:
                 accounted_before, last_progress, finished_at = len(accounted), time.time(), time.time()
                 progress("accounted", len(accounted), len(files))
-            if index == len(files) and len(accounted) == len(files):
-                break
+            if index == len(files) and len(accounted) == len(files) and time.time() >= next_versions_check:
+                # Versions the faults wrote over the uploads (input-changed) are inputs too: wait for them as well.
+                others = snapshot.input_versions(s3, bucket, prefix).keys() - {u.inference_id for u in uploads}
+                if not others - (collector.seen() | letters.inference_ids()):
+                    break
+                next_versions_check = time.time() + 1.0
             if time.time() - last_progress > settings.stall_timeout:
                 break
             if time.time() >= next_dlq_poll:

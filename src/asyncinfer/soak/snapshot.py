@@ -91,10 +91,7 @@ def read(
     checks of its completed jobs."""
     s3: S3Client = stack.client("s3")
     in_bucket, out_bucket = stack.outputs["InputBucketName"], stack.outputs["OutputBucketName"]
-    versions = {
-        inference_ids.of_version(in_bucket, key, version_id): (key, version_id)
-        for key, version_id in _list_versions(s3, in_bucket, prefix)
-    }
+    versions = input_versions(s3, in_bucket, prefix)
     jobs = job_records.list_jobs(stack)
     return Snapshot(
         run_location=s3_uris.format_uri(in_bucket, prefix),
@@ -143,6 +140,15 @@ def check_outputs(
     ]
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(pool.map(check, completed))
+
+
+def input_versions(s3: S3Client, bucket: str, prefix: str) -> dict[str, tuple[str, str | None]]:
+    """Every object version under ``prefix`` by its inference id: the soak's own uploads and the versions a fault
+    (``input-changed``) wrote over them."""
+    return {
+        inference_ids.of_version(bucket, key, version_id): (key, version_id)
+        for key, version_id in _list_versions(s3, bucket, prefix)
+    }
 
 
 def _list_versions(s3: S3Client, bucket: str, prefix: str) -> list[tuple[str, str | None]]:
