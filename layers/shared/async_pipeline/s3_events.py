@@ -51,6 +51,11 @@ def is_test_event(event: Mapping[str, Any]) -> bool:
     return event.get("Event") == S3_TEST_EVENT
 
 
+def quoted_etag(etag: str) -> str:
+    """An ETag as S3's conditional headers take it (quoted); events carry it bare."""
+    return f'"{etag.strip(chr(34))}"'
+
+
 def decode_key(raw_key: str) -> str:
     """Keys arrive form-URL-encoded: ``+`` is a space, ``%XX`` bytes of UTF-8."""
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from async_pipeline import s3_uris
+from async_pipeline import s3_events, s3_uris
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,6 +77,6 @@ def stage(
         "TaggingDirective": "REPLACE",
     }
     if not version_id and etag:
-        request["CopySourceIfMatch"] = f'"{etag.strip(chr(34))}"'
+        request["CopySourceIfMatch"] = s3_events.quoted_etag(etag)
     s3.copy_object(**request)
     return s3_uris.format_uri(place.bucket, target_key)

@@ -237,7 +237,7 @@ class Submitter:
         if obj.version_id:
             params["VersionId"] = obj.version_id
         elif obj.etag:
-            params["IfMatch"] = f'"{obj.etag.strip(chr(34))}"'
+            params["IfMatch"] = s3_events.quoted_etag(obj.etag)
         try:
             response = self._s3.get_object(**params)
         except ClientError as exc:
