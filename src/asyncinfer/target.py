@@ -50,6 +50,7 @@ class Target:
     endpoint_url: str | None = None  # None: real AWS with the default credential chain
     sagemaker_runtime_url: str | None = None
     lambda_url: str | None = None
+    state_dir: Path | None = None  # the local stack's state folder (None: a deployed stack)
     _session: boto3.Session | None = None
 
     @overload
@@ -95,6 +96,7 @@ def local(state_dir: Path) -> Target:
         endpoint_url=state["aws_endpoint_url"],
         sagemaker_runtime_url=state["sagemaker_runtime_url"],
         lambda_url=state.get("lambda_url"),
+        state_dir=state_dir,
     )
 
 

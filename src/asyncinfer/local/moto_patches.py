@@ -13,6 +13,7 @@ import functools
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -199,9 +200,10 @@ def scaling_refusal(
 
 def _sagemaker_update_endpoint() -> None:
     """moto has no UpdateEndpoint. This one switches the endpoint to the new config as AWS does (variants' desired
-    counts reset to the new InitialInstanceCount unless RetainAllVariantProperties), and refuses what AWS refuses:
-    an unknown endpoint or config, and an instance-type change of a variant registered with Application Auto
-    Scaling (:func:`scaling_refusal`). The endpoint is InService at once (AWS goes through Updating)."""
+    counts reset to the new InitialInstanceCount unless RetainAllVariantProperties) and leaves it ``Updating`` until
+    the endpoint emulator, having started the new model, says how it went (:func:`finish_endpoint_update`). It
+    refuses what AWS refuses: an unknown endpoint or config, an update while one is in progress, and an
+    instance-type change of a variant registered with Application Auto Scaling (:func:`scaling_refusal`)."""
     from moto.applicationautoscaling.models import applicationautoscaling_backends
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
@@ -226,6 +228,8 @@ def _sagemaker_update_endpoint() -> None:
             for target in scaling.targets.get(VARIANT_DIMENSION, {}).values()
             if target.service_namespace == "sagemaker"
         }
+        if endpoint.endpoint_status != "InService":
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
         refusal = scaling_refusal(endpoint_name, current, new, registered)
         if refusal is not None:
             raise ValidationError(message=refusal)
@@ -235,8 +239,11 @@ def _sagemaker_update_endpoint() -> None:
             for variant in variants:
                 if desired.get(variant["VariantName"]) is not None:
                     variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = desired[variant["VariantName"]]
+        _before_update[endpoint] = (endpoint.endpoint_config_name, endpoint.production_variants)  # a failure's return
         endpoint.endpoint_config_name = endpoint_config_name
         endpoint.production_variants = variants
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
         endpoint.last_modified_time = utcnow()
         return str(endpoint.arn)
 
@@ -250,6 +257,32 @@ def _sagemaker_update_endpoint() -> None:
 
     SageMakerModelBackend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
     SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
+
+
+# Each Updating endpoint's config and variants before the update (moto's objects; weak, so deletion frees them).
+_before_update: weakref.WeakKeyDictionary[Any, tuple[str, list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+# The private path the endpoint emulator (SageMaker's data plane) posts to when an update is over (moto_server.py).
+ENDPOINT_UPDATE_PATH = "/_asyncinfer/sagemaker/endpoint-update"
+
+
+def finish_endpoint_update(
+    account: str, region: str, endpoint_name: str, failure_reason: str | None = None
+) -> dict[str, str]:
+    """End an ``Updating`` endpoint's update as SageMaker does: ``InService`` on the new config, or, with a
+    ``failure_reason``, back on the config (and instance counts) it had, ``InService``, the reason in
+    ``FailureReason`` (CloudFormation then rolls the stack back). Returns the endpoint's status and config."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    endpoint = sagemaker_backends[account][region].endpoints[endpoint_name]
+    if endpoint.endpoint_status == "Updating":
+        before = _before_update.pop(endpoint, None)
+        if failure_reason is not None:
+            if before is not None:
+                endpoint.endpoint_config_name, endpoint.production_variants = before
+            endpoint.failure_reason = failure_reason  # type: ignore[assignment]  # moto types it as always None
+        endpoint.endpoint_status = "InService"
+    return {"EndpointStatus": endpoint.endpoint_status, "EndpointConfigName": endpoint.endpoint_config_name}
 
 
 def apply() -> None:

@@ -29,6 +29,8 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
+from asyncinfer.local import moto_patches
+
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -135,10 +137,12 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         self.environ = environ
         server = self.server
         assert isinstance(server, MotoServer)
-        own = environ["PATH_INFO"] == STATS_PATH
+        own = environ["PATH_INFO"] in (STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH)
         try:
-            if own:
+            if environ["PATH_INFO"] == STATS_PATH:
                 self._answer_json(server.costs.snapshot())
+            elif own:
+                self._finish_endpoint_update(environ)
             else:
                 self._respond(server.app, environ)
             body = environ["wsgi.input"]
@@ -206,9 +210,21 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             if close is not None:
                 close()
 
-    def _answer_json(self, payload: object) -> None:
+    def _finish_endpoint_update(self, environ: WSGIEnvironment) -> None:
+        """The endpoint emulator ends an UpdateEndpoint (moto_patches.finish_endpoint_update)."""
+        try:
+            request = json.loads(environ["wsgi.input"].read() or b"{}")
+            answer = moto_patches.finish_endpoint_update(
+                request["Account"], request["Region"], request["EndpointName"], request.get("FailureReason")
+            )
+        except (ValueError, KeyError) as exc:
+            self._answer_json({"Error": f"cannot finish the update: {exc!r}"}, status=400)
+            return
+        self._answer_json(answer)
+
+    def _answer_json(self, payload: object, status: int = 200) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -233,8 +249,6 @@ class MotoServer(ThreadedWSGIServer):
 
 def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> None:
     """Serve until ``stop_on`` reaches its end (or forever when None); say ``READY <port>`` on ``ready``."""
-    from asyncinfer.local import moto_patches
-
     moto_patches.apply()
     server = MotoServer(host, port)
     if stop_on is not None:
