@@ -27,7 +27,7 @@ class DeployError(RuntimeError):
 
 @dataclass(frozen=True)
 class Plan:
-    model_data_url: str
+    model_data_url: str | None  # None: the deployed one (sam deploy keeps a parameter it is not given)
     commands: list[list[str]]
 
 
@@ -52,12 +52,13 @@ def upload_model(s3: S3Client, region: str, account: str, artifact: Path) -> mod
     """Upload ``artifact`` under its content-addressed key in the account's SageMaker default bucket (created
     private and encrypted if missing)."""
     bucket = model_artifacts.default_bucket(region, account)
-    model_artifacts.ensure_bucket(s3, bucket, region)
-    return model_artifacts.upload_once(s3, artifact, bucket)
+    model_artifacts.ensure_bucket(s3, bucket, region, account)
+    return model_artifacts.upload_once(s3, artifact, bucket, account)
 
 
-def plan(stack_name: str, region: str, model_data_url: str, parameters: dict[str, str], template: Path) -> Plan:
-    overrides = {"ModelDataUrl": model_data_url, **parameters}
+def plan(stack_name: str, region: str, model_data_url: str | None, parameters: dict[str, str], template: Path) -> Plan:
+    # sam deploy gives CloudFormation UsePreviousValue for every parameter it is not given: the model stays.
+    overrides = {**({"ModelDataUrl": model_data_url} if model_data_url else {}), **parameters}
     return Plan(
         model_data_url=model_data_url,
         commands=[

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 PREFIX = "async-inference-pipeline/models/"
 ARTIFACT_NAME = "model.tar.gz"
 SINGLE_PUT_LIMIT = 5 * 1024**3  # S3's largest PutObject; larger artifacts go up in parts
+DIGEST_METADATA = "sha256"  # x-amz-meta-sha256: the artifact's hex digest, whatever checksum S3 keeps
 
 
 class ArtifactError(RuntimeError):
@@ -61,13 +63,18 @@ def content_key(digest: Digest) -> str:
     return f"{PREFIX}{digest.hex}/{ARTIFACT_NAME}"
 
 
-def ensure_bucket(s3: S3Client, bucket: str, region: str) -> None:
-    """Create the bucket private and encrypted if it does not exist (as the SageMaker SDK's default bucket is)."""
+def ensure_bucket(s3: S3Client, bucket: str, region: str, account: str) -> None:
+    """Create the bucket private and encrypted if it does not exist (as the SageMaker SDK's default bucket is);
+    refuse one that exists in another account: its name is predictable, so anyone may have taken it."""
     try:
-        s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
         return
-    except ClientError:
-        pass
+    except ClientError as exc:
+        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise ArtifactError(
+                f"bucket {bucket} exists but not in account {account} (or is not readable): the model would go to "
+                f"someone else's bucket ({_code(exc)}); pass --model-data-url with a bucket of yours"
+            ) from exc
     if region == "us-east-1":
         s3.create_bucket(Bucket=bucket)
     else:
@@ -81,60 +88,84 @@ def ensure_bucket(s3: S3Client, bucket: str, region: str) -> None:
             "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True,
         },
+        ExpectedBucketOwner=account,
     )
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
+        ExpectedBucketOwner=account,
     )
 
 
-def _stored_checksum(s3: S3Client, bucket: str, key: str) -> str | None:
-    """The object's stored SHA-256 ("" when it has none), or None when there is no object."""
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _matches(s3: S3Client, bucket: str, key: str, account: str, digest: Digest) -> bool | None:
+    """Whether the object at the key is this artifact (its recorded SHA-256, or S3's own checksum of it), None
+    when there is no object."""
     try:
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=account)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return str(head.get("ChecksumSHA256") or "")
+    return head.get("Metadata", {}).get(DIGEST_METADATA) == digest.hex or head.get("ChecksumSHA256") == digest.base64
 
 
-def upload_once(s3: S3Client, artifact: Path, bucket: str) -> Upload:
+def upload_once(s3: S3Client, artifact: Path, bucket: str, account: str) -> Upload:
     """Upload ``artifact`` to ``s3://bucket/<PREFIX><sha256>/model.tar.gz`` unless it is already there.
 
-    The write is conditional (``If-None-Match: *``) and checksummed, so two deploys racing cannot overwrite each
-    other and S3 refuses a corrupted upload. An object already at the key with another checksum is refused loudly:
-    someone wrote it by hand, and serving it would not be serving this artifact.
+    The write is conditional (``If-None-Match: *``), checksummed and bound to the bucket's owner, so two deploys
+    racing cannot overwrite each other, S3 refuses a corrupted upload, and nothing goes to a bucket of another
+    account. An object already at the key that is not this artifact (by its recorded digest or its checksum) is
+    refused loudly: someone wrote it by hand, and serving it would not be serving this artifact.
     """
     digest = sha256_of(artifact)
     key = content_key(digest)
     url = f"s3://{bucket}/{key}"
-    stored = _stored_checksum(s3, bucket, key)
-    if stored is None:
+    for attempt in range(4):
+        found = _matches(s3, bucket, key, account, digest)
+        if found is not None:
+            if not found:
+                raise ArtifactError(
+                    f"{url} already holds an object that is not this artifact (its SHA-256 differs or is unknown): "
+                    f"keys under {PREFIX} are written only by asyncinfer deploy; delete that object or upload the "
+                    "model elsewhere and pass --model-data-url"
+                )
+            return Upload(url, created=False)
         try:
-            if artifact.stat().st_size <= SINGLE_PUT_LIMIT:
-                with artifact.open("rb") as body:
-                    s3.put_object(
-                        Bucket=bucket,
-                        Key=key,
-                        Body=body,
-                        ChecksumAlgorithm="SHA256",
-                        ChecksumSHA256=digest.base64,
-                        IfNoneMatch="*",
-                    )
-            else:  # multipart (the transfer manager takes no If-None-Match; the HeadObject above stands in)
-                s3.upload_file(str(artifact), bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"})
+            _put(s3, artifact, bucket, key, account, digest)
             return Upload(url, created=True)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            # 412: another deploy wrote it first (check what it wrote); 409: S3 asks to retry a concurrent write.
+            if _code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                 raise
-            stored = _stored_checksum(s3, bucket, key)  # another deploy won the race: check what it wrote
-    # A multipart upload stores a checksum of the parts' checksums ("...-N"): it cannot be compared to the digest.
-    if stored and not stored.rpartition("-")[2].isdigit() and stored != digest.base64:
-        raise ArtifactError(
-            f"{url} already holds an object whose SHA-256 is not its name's: keys under {PREFIX} are written only "
-            "by asyncinfer deploy; delete that object or upload the model elsewhere and pass --model-data-url"
-        )
-    return Upload(url, created=False)
+            time.sleep(0.2 * (attempt + 1))
+    raise ArtifactError(f"could not upload {url}: concurrent writes kept conflicting")
+
+
+def _put(s3: S3Client, artifact: Path, bucket: str, key: str, account: str, digest: Digest) -> None:
+    metadata = {DIGEST_METADATA: digest.hex}
+    if artifact.stat().st_size <= SINGLE_PUT_LIMIT:
+        with artifact.open("rb") as body:
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                Metadata=metadata,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=digest.base64,
+                IfNoneMatch="*",
+                ExpectedBucketOwner=account,
+            )
+        return
+    # In parts: the transfer manager takes no If-None-Match (the HeadObject above stands in for it).
+    s3.upload_file(
+        str(artifact),
+        bucket,
+        key,
+        ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": metadata, "ExpectedBucketOwner": account},
+    )

@@ -65,9 +65,10 @@ def test_another_model_gets_another_key_and_a_foreign_object_at_a_key_is_refused
     assert a.url != b.url and a.created and b.created
     # Someone overwrote b's key by hand: deploying b must not pretend that object is b.
     bucket, key = b.url.removeprefix("s3://").split("/", 1)
-    s3.put_object(Bucket=bucket, Key=key, Body=b"tampered", ChecksumAlgorithm="SHA256")
-    with pytest.raises(model_artifacts.ArtifactError, match="whose SHA-256 is not its name"):
-        deploy.upload_model(s3, "eu-west-1", "123456789012", second)
+    for tampered in ({"ChecksumAlgorithm": "SHA256"}, {}):  # with another checksum, and with none S3 could compare
+        s3.put_object(Bucket=bucket, Key=key, Body=b"tampered", **tampered)  # type: ignore[arg-type]
+        with pytest.raises(model_artifacts.ArtifactError, match="not this artifact"):
+            deploy.upload_model(s3, "eu-west-1", "123456789012", second)
 
 
 def test_an_upload_racing_another_deploy_is_refused_by_the_condition_not_overwritten(
@@ -77,7 +78,8 @@ def test_an_upload_racing_another_deploy_is_refused_by_the_condition_not_overwri
     artifact = tmp_path / "model.tar.gz"
     artifact.write_bytes(b"model")
     bucket = model_artifacts.default_bucket("eu-west-1", "123456789012")
-    model_artifacts.ensure_bucket(s3, bucket, "eu-west-1")
+    model_artifacts.ensure_bucket(s3, bucket, "eu-west-1", "123456789012")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # an overwrite would show
     digest = model_artifacts.sha256_of(artifact)
     key = model_artifacts.content_key(digest)
     other = session.client("s3")
@@ -85,13 +87,16 @@ def test_an_upload_racing_another_deploy_is_refused_by_the_condition_not_overwri
 
     def other_deploy_writes_first(**_: object) -> None:  # between our HeadObject and our PutObject
         if not raced:
-            raced.append(other.put_object(Bucket=bucket, Key=key, Body=b"model", ChecksumSHA256=digest.base64)["ETag"])
+            written = other.put_object(
+                Bucket=bucket, Key=key, Body=b"model", Metadata={"sha256": digest.hex}, ChecksumAlgorithm="SHA256"
+            )
+            raced.append(written["VersionId"])
 
     s3.meta.events.register("before-call.s3.PutObject", other_deploy_writes_first)
-    upload = model_artifacts.upload_once(s3, artifact, bucket)
+    upload = model_artifacts.upload_once(s3, artifact, bucket, "123456789012")
     assert raced and not upload.created  # our If-None-Match PUT was refused (412), and the object checked
-    versions = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
-    assert len(versions) <= 1 and s3.head_object(Bucket=bucket, Key=key)["ETag"] == raced[0]
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
+    assert [v["VersionId"] for v in versions] == raced  # one version: the other deploy's, not overwritten
 
 
 def test_plan_builds_then_deploys_with_the_model_location() -> None:

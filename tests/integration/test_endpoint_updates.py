@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
@@ -72,7 +73,7 @@ def test_update_endpoint_keeping_the_instance_type_is_accepted(running: RunningS
     endpoint = running.stack.outputs["EndpointName"]
     same = _config_like_the_current_one(running, "same-type", None)
     sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=same)
-    assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == same
+    assert _in_service(running, endpoint)["EndpointConfigName"] == same  # once the endpoint emulator took it
 
 
 def test_with_autoscaling_disabled_nothing_is_registered_and_the_instance_type_can_change(
@@ -86,8 +87,18 @@ def test_with_autoscaling_disabled_nothing_is_registered_and_the_instance_type_c
         stack.client("sagemaker").update_endpoint(
             EndpointName=stack.stack.outputs["EndpointName"], EndpointConfigName=bigger
         )
-        endpoint = stack.client("sagemaker").describe_endpoint(EndpointName=stack.stack.outputs["EndpointName"])
-        assert endpoint["EndpointConfigName"] == bigger
+        assert _in_service(stack, stack.stack.outputs["EndpointName"])["EndpointConfigName"] == bigger
+
+
+def _in_service(running: RunningStack, endpoint: str, timeout: float = 30.0) -> dict[str, Any]:
+    """DescribeEndpoint once the update in progress is over (as CloudFormation waits)."""
+    sagemaker = running.client("sagemaker")
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] != "Updating" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.1)
 
 
 # --- asyncinfer deploy against the running local stack (a new model, a failed one, a rollback) -------------------
@@ -108,6 +119,24 @@ def _served(running: RunningStack) -> tuple[str, str, str]:
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     return endpoint["EndpointStatus"], endpoint["EndpointConfigName"], model["PrimaryContainer"]["ModelDataUrl"]
+
+
+def _scale(running: RunningStack, endpoint: str, instances: int) -> None:
+    """What Application Auto Scaling does: the variant's desired count in the control plane, the instances in the
+    data plane. An update with RetainAllVariantProperties keeps that count (0 here: nothing wakes the endpoint)."""
+    running.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName=endpoint,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": instances}],
+    )
+    running.emulator.set_instance_count(endpoint, instances)
+
+
+def _model_name(running: RunningStack) -> str:
+    assert running.stack is not None
+    sagemaker = running.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName=running.stack.outputs["EndpointName"])["EndpointConfigName"]
+    name: str = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]["ModelName"]
+    return name
 
 
 def _infer(running: RunningStack, payload: bytes, *, wait: bool = True) -> str:
@@ -164,8 +193,10 @@ def test_a_new_model_replaces_model_and_config_and_serves_the_requests_still_que
     )
     _, old_config, _ = _served(running)
 
-    running.emulator.set_instance_count(endpoint, 0)  # a request waits in the queue through the update
+    old_model = _model_name(running)
+    _scale(running, endpoint, 0)  # a request waits in the queue through the update
     queued = _infer(running, demo.rows_to_csv(rows), wait=False)
+    notifications = running.emulator.stats(endpoint)["notifications_published"]
     artifact = demo.build_model_artifact(tmp_path / "model.tar.gz", booster=other)
     result = _deploy(running, "--model-file", str(artifact))
     assert result.exit_code == 0, result.output
@@ -173,8 +204,12 @@ def test_a_new_model_replaces_model_and_config_and_serves_the_requests_still_que
     assert status == "InService" and new_config != old_config
     assert url.startswith("s3://sagemaker-us-east-1-123456789012/async-inference-pipeline/models/")
     assert url.endswith("/model.tar.gz") and "uploaded" in result.output
-    # The update kept the request queued (RetainAllVariantProperties gave the variant its instance back) and the
-    # new model served it, as it serves every new one.
+    # SageMaker's TestNotification to each topic (the handlers ignore it), and nothing else yet.
+    assert running.emulator.stats(endpoint)["notifications_published"] == notifications + 2
+    # The request stayed queued through the update (the variant kept its 0 instances); the instance that starts
+    # next runs the new model, which serves it, as it serves every new one.
+    assert running.emulator.stats(endpoint)["queued"] == 1
+    _scale(running, endpoint, 1)
     np.testing.assert_allclose(_predictions(_read(running, queued)), expected_after, rtol=1e-6)
     np.testing.assert_allclose(
         _predictions(_read(running, _infer(running, demo.rows_to_csv(rows)))), expected_after, rtol=1e-6
@@ -182,6 +217,7 @@ def test_a_new_model_replaces_model_and_config_and_serves_the_requests_still_que
     # CloudFormation's cleanup: the replaced config and model are gone.
     sagemaker = running.client("sagemaker")
     assert old_config not in {c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]}
+    assert old_model not in {m["ModelName"] for m in sagemaker.list_models()["Models"]}
 
     # Deploying the same artifact again uploads nothing and changes nothing.
     again = _deploy(running, "--model-file", str(artifact))
@@ -204,15 +240,33 @@ def test_a_model_that_does_not_load_rolls_the_update_back(running: RunningStack,
     assert before[1] in configs and len(models) == 1, "the failed update's model and config were deleted"
 
 
-def test_rolling_back_is_deploying_the_previous_url(running: RunningStack) -> None:
-    assert running.stack is not None
-    original = running.stack.model_data_urls[running.stack.outputs["EndpointName"]]
-    result = _deploy(running, "--model-data-url", original)
-    assert result.exit_code == 0, result.output
-    assert _served(running)[2] == original
+def test_rolling_back_is_deploying_the_previous_url(running: RunningStack, tmp_path: Path) -> None:
+    previous = _served(running)[2]
     rows = demo.make_input_rows(2, seed=6)
-    predicted = _predictions(_read(running, _infer(running, demo.rows_to_csv(rows))))
-    np.testing.assert_allclose(predicted, demo.predict_rows(demo.train_demo_model(), rows), rtol=1e-6)
+    before = _predictions(_read(running, _infer(running, demo.rows_to_csv(rows))))
+    other = demo.train_demo_model(seed=7, base_score=0.2)
+    artifact = demo.build_model_artifact(tmp_path / "model.tar.gz", booster=other)
+    assert _deploy(running, "--model-file", str(artifact)).exit_code == 0
+    assert _served(running)[2] != previous
+    np.testing.assert_allclose(
+        _predictions(_read(running, _infer(running, demo.rows_to_csv(rows)))), demo.predict_rows(other, rows), rtol=1e-6
+    )
+    result = _deploy(running, "--model-data-url", previous)
+    assert result.exit_code == 0, result.output
+    assert _served(running)[2] == previous
+    np.testing.assert_allclose(_predictions(_read(running, _infer(running, demo.rows_to_csv(rows)))), before, rtol=1e-6)
+
+
+def test_a_parameter_change_alone_keeps_the_deployed_model(running: RunningStack) -> None:
+    _, config, url = _served(running)
+    result = _deploy(running, "--parameter", "MaxConcurrentInvocationsPerInstance=8")
+    assert result.exit_code == 0, result.output
+    assert "uploaded" not in result.output and "replaced: EndpointConfig;" in result.output
+    _, new_config, new_url = _served(running)
+    assert (new_config != config, new_url) == (True, url)
+    sagemaker = running.client("sagemaker")
+    described = sagemaker.describe_endpoint_config(EndpointConfigName=new_config)
+    assert described["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 8
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,13 @@ def test_changes_the_running_stack_cannot_apply_are_refused_by_name(
 
 @pytest.mark.parametrize(
     "override",
-    [{"ModelDataUrl": "https://bucket/model.tar.gz"}, {"MaxConcurrentInvocationsPerInstance": "0"}, {"Nope": "1"}],
+    [
+        {"ModelDataUrl": "https://bucket/model.tar.gz"},
+        {"MaxConcurrentInvocationsPerInstance": "0"},
+        {"MaxConcurrentInvocationsPerInstance": "nan"},  # float() takes it, and NaN passes every bound
+        {"MaxConcurrentInvocationsPerInstance": "1e1"},
+        {"Nope": "1"},
+    ],
 )
 def test_values_cloudformation_refuses_are_refused(sam: Any, current: dict[str, str], override: dict[str, str]) -> None:
     with pytest.raises(TemplateError):
@@ -70,3 +76,14 @@ def test_references_are_found_in_ref_getatt_and_sub() -> None:
     assert refers_to({"Fn::Sub": ["${Model}", {}]}, "Model")
     assert not refers_to({"Ref": "ModelBucket"}, "Model")
     assert not refers_to({"Fn::Sub": "${ModelBucket}"}, "Model")
+
+
+def test_replacing_a_custom_named_model_is_refused_as_cloudformation_refuses_it(
+    sam: Any, current: dict[str, str]
+) -> None:
+    import copy
+
+    named = copy.deepcopy(sam)
+    named["Resources"]["Model"]["Properties"]["ModelName"] = "my-model"
+    with pytest.raises(UpdateRefused, match="custom-named resource requires replacing"):
+        plan_update(named, "s", "us-east-1", current, {"ModelDataUrl": NEW_URL})

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -38,6 +39,8 @@ MODEL = "AWS::SageMaker::Model"
 ENDPOINT_CONFIG = "AWS::SageMaker::EndpointConfig"
 ENDPOINT = "AWS::SageMaker::Endpoint"
 APPLIED = (MODEL, ENDPOINT_CONFIG, ENDPOINT)
+
+logger = logging.getLogger(__name__)
 
 
 class UpdateRefused(RuntimeError):
@@ -107,6 +110,7 @@ def plan_update(
         )
     raw = transform_resources(sam, new_parameters, region)
     replaced = [logical for logical in changed if kinds[logical] == MODEL]
+    _refuse_custom_names(raw, replaced)
     # A config naming a replaced model is replaced too (its ModelName changes), and an endpoint naming a replaced
     # config is updated.
     configs = [
@@ -119,12 +123,23 @@ def plan_update(
         for logical, (kind, _) in after.items()
         if kind == ENDPOINT and (logical in changed or any(refers_to(raw[logical], c) for c in configs))
     ]
+    _refuse_custom_names(raw, configs)
     return UpdatePlan(
         parameters=new_parameters,
         replaced=replaced + configs,
         endpoint_updated=endpoints,
         not_applied=[logical for logical in changed if kinds[logical] not in emulated],
     )
+
+
+def _refuse_custom_names(resources: Mapping[str, Template], replaced: list[str]) -> None:
+    for logical in replaced:
+        props = resources[logical].get("Properties", {})
+        if "ModelName" in props or "EndpointConfigName" in props:
+            raise UpdateRefused(
+                f"CloudFormation cannot update a stack when a custom-named resource requires replacing: {logical} "
+                "has an explicit name; remove it from the template or rename it"
+            )
 
 
 def transform_resources(sam: Template, parameters: Mapping[str, str], region: str) -> dict[str, Template]:
@@ -179,6 +194,7 @@ def apply_update(
     sagemaker = clients.sagemaker
     resolver, resources, _enabled = resolve_stack(sam, plan.parameters, stack, region)
     created: list[tuple[str, str]] = []  # (kind, name) in creation order
+    updating: list[str] = []  # endpoints whose UpdateEndpoint was accepted and is not over
     results = []
     try:
         for logical in plan.endpoint_updated:
@@ -203,37 +219,61 @@ def apply_update(
                 sagemaker.update_endpoint(
                     EndpointName=endpoint,
                     EndpointConfigName=new_config,
-                    RetainAllVariantProperties=bool(props.get("RetainAllVariantProperties", False)),
+                    RetainAllVariantProperties=_true(props.get("RetainAllVariantProperties", False)),
                 )
             except ClientError as exc:
                 raise UpdateFailed(
                     f"UpdateEndpoint {endpoint} was refused: {exc.response['Error']['Message']}"
                 ) from exc
+            updating.append(endpoint)
             status = _wait(sagemaker, endpoint, timeout, poll)
             if status["EndpointStatus"] == "Updating":
-                created.clear()  # the endpoint may still take it: delete nothing it could be using
                 raise UpdateFailed(
                     f"endpoint {endpoint} is still Updating after {timeout:.0f} s (is the local stack's endpoint "
-                    "emulator running?); nothing was cleaned up"
+                    "emulator running?); what the update uses was left in place"
                 )
+            updating.remove(endpoint)
             if status["EndpointStatus"] != "InService" or status["EndpointConfigName"] != new_config:
                 reason = status.get("FailureReason") or f"the endpoint is {status['EndpointStatus']}"
                 raise UpdateFailed(f"endpoint {endpoint} did not take {new_config}: {reason}")
             results.append(UpdateResult(endpoint, old_config, new_config, time.monotonic() - started))
             # Cleanup, once the endpoint serves the new config: what was replaced goes.
-            if old_config != new_config:
-                sagemaker.delete_endpoint_config(EndpointConfigName=old_config)
-            for model in old_models:
-                if (MODEL, model) not in created and model not in _models_in_use(sagemaker):
-                    sagemaker.delete_model(ModelName=model)
+            _delete_unused(sagemaker, [(ENDPOINT_CONFIG, old_config)] + [(MODEL, m) for m in old_models])
     except BaseException:
-        for kind, name in reversed(created):
-            if kind == ENDPOINT_CONFIG and name not in [r.new_config for r in results]:
-                sagemaker.delete_endpoint_config(EndpointConfigName=name)
-            elif kind == MODEL and name not in _models_in_use(sagemaker):
-                sagemaker.delete_model(ModelName=name)
+        # Delete what this update created, unless an endpoint may still be taking it: deleting the config of an
+        # update in progress is what AWS tells you never to do (and an interrupted wait is not a failed update).
+        if not any(_status(sagemaker, e) == "Updating" for e in updating):
+            done = {r.new_config for r in results}
+            _delete_unused(sagemaker, [(kind, name) for kind, name in reversed(created) if name not in done])
         raise
     return results
+
+
+def _true(value: JSONValue) -> bool:
+    """A CloudFormation boolean: true/false, or their strings."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _status(sagemaker: SageMakerClient, endpoint: str) -> str:
+    try:
+        return sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except ClientError:
+        return "Unknown"
+
+
+def _delete_unused(sagemaker: SageMakerClient, resources: list[tuple[str, str]]) -> None:
+    """Delete each config and model no endpoint uses (now or in an update in progress); a failure is logged."""
+    in_use = _in_use(sagemaker)
+    for kind, name in resources:
+        if name in in_use:
+            continue
+        try:
+            if kind == ENDPOINT_CONFIG:
+                sagemaker.delete_endpoint_config(EndpointConfigName=name)
+            else:
+                sagemaker.delete_model(ModelName=name)
+        except ClientError as exc:
+            logger.warning("could not delete %s %s: %s", kind, name, exc)
 
 
 def _config_of(resources: Mapping[str, Template], endpoint: str) -> str:
@@ -261,14 +301,28 @@ def _deployed(sagemaker: SageMakerClient, endpoint: str) -> tuple[str, list[str]
 
 def _existing(sagemaker: SageMakerClient, kind: str) -> set[str]:
     if kind == MODEL:
-        return {m["ModelName"] for m in sagemaker.list_models(MaxResults=100)["Models"]}
-    return {c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]}
+        pages = sagemaker.get_paginator("list_models").paginate()
+        return {m["ModelName"] for page in pages for m in page["Models"]}
+    configs = sagemaker.get_paginator("list_endpoint_configs").paginate()
+    return {c["EndpointConfigName"] for page in configs for c in page["EndpointConfigs"]}
 
 
-def _models_in_use(sagemaker: SageMakerClient) -> set[str]:
-    used = set()
-    for endpoint in sagemaker.list_endpoints(MaxResults=100)["Endpoints"]:
-        used.update(_deployed(sagemaker, endpoint["EndpointName"])[1])
+def _in_use(sagemaker: SageMakerClient) -> set[str]:
+    """The configs and models of every endpoint, those of updates in progress included."""
+    used: set[str] = set()
+    for page in sagemaker.get_paginator("list_endpoints").paginate():
+        for summary in page["Endpoints"]:
+            endpoint = sagemaker.describe_endpoint(EndpointName=summary["EndpointName"])
+            configs = {endpoint["EndpointConfigName"]}
+            if endpoint.get("PendingDeploymentSummary"):
+                configs.add(endpoint["PendingDeploymentSummary"]["EndpointConfigName"])
+            for config in configs:
+                used.add(config)
+                try:
+                    variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+                except ClientError:
+                    continue
+                used.update(v["ModelName"] for v in variants if v.get("ModelName"))
     return used
 
 
@@ -292,18 +346,35 @@ def update_running_stack(
 ) -> tuple[UpdatePlan, list[UpdateResult]]:
     """Plan, and unless ``dry_run`` apply, ``overrides`` on the local stack whose state is in ``state_dir``; its
     recorded parameters follow a successful update."""
-    from asyncinfer.local.stack import StackError, read_state, record_parameters, session
+    from asyncinfer.local.stack import record_parameters, session
     from asyncinfer.local.template import load_sam
 
-    state = read_state(state_dir)
-    if "parameters" not in state:
-        raise StackError("this local stack predates asyncinfer deploy: restart it (asyncinfer local down, local up)")
+    state = _state(state_dir)
     stack, region = str(state["stack_name"]), str(state["region"])
+    clients = MotoClients.of(session(region), str(state["aws_endpoint_url"]), region)
+    for endpoint in state["outputs"].get("EndpointName", "").split(",")[:1]:
+        if endpoint and _status(clients.sagemaker, endpoint) == "Updating":
+            raise UpdateRefused(f"endpoint {endpoint} is being updated: wait until it is InService, then deploy again")
     sam = load_sam(template)
     plan = plan_update(sam, stack, region, state["parameters"], overrides)
     if dry_run:
         return plan, []
-    clients = MotoClients.of(session(region), str(state["aws_endpoint_url"]), region)
     results = apply_update(sam, plan, clients, stack, region, timeout=timeout)
     record_parameters(state_dir, plan.parameters)
     return plan, results
+
+
+def _state(state_dir: Path) -> dict[str, Any]:  # the state file's JSON
+    from asyncinfer.local.stack import StackError, read_state
+
+    state = read_state(state_dir)
+    if "parameters" not in state:
+        raise StackError("this local stack predates asyncinfer deploy: restart it (asyncinfer local down, local up)")
+    return state
+
+
+def check_parameters(state_dir: Path, template: Path, overrides: Mapping[str, str]) -> None:
+    """Refuse, before anything is uploaded, values CloudFormation would refuse (TemplateError)."""
+    from asyncinfer.local.template import load_sam
+
+    parameter_values(load_sam(template), {**_state(state_dir)["parameters"], **overrides})

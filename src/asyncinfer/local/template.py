@@ -249,10 +249,9 @@ def _check_constraints(name: str, value: str, spec: Mapping[str, JSONValue]) -> 
         described = spec.get("ConstraintDescription") or f"must match pattern {pattern}"
         raise TemplateError(f"parameter {name}={value!r}: {described}")
     if spec.get("Type") == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            raise TemplateError(f"parameter {name}={value!r} must be a number") from None
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value) is None:  # float() would take "nan", "1e1", " 8"
+            raise TemplateError(f"parameter {name}={value!r} must be a number")
+        number = float(value)
         low, high = spec.get("MinValue"), spec.get("MaxValue")
         if low is not None and number < float(low):
             raise TemplateError(f"parameter {name}={value!r} must be at least {low}")

@@ -175,7 +175,13 @@ def test_model_artifacts_are_readable_across_versions(raw: dict[str, Any], resou
     )
     statements = artifact_statements(custom)
     assert statements["ReadCustomModelArtifact"]["Resource"] == "arn:aws:s3:::models-bucket/xgb/v3/model.tar.gz"
-    assert "Condition" not in statements["ReadCustomModelArtifact"]
+    # Only from a bucket of this account unless ModelBucketAccount names another: a bucket name can be taken.
+    assert statements["ReadCustomModelArtifact"]["Condition"] == {
+        "StringEquals": {"s3:ResourceAccount": "123456789012"}
+    }
+    other = Resolver(raw, ModelDataUrl="s3://models-bucket/m.tar.gz", ModelBucketAccount="111122223333")
+    condition = artifact_statements(other)["ReadCustomModelArtifact"]["Condition"]
+    assert condition == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
     # What asyncinfer deploy uploads lies under the constant grant, whatever the version.
     assert model_artifacts.PREFIX.startswith("async-inference-pipeline/")
 

@@ -126,8 +126,9 @@ class ControlPlane:
                 self._account_id = DEFAULT_ACCOUNT
         return self._account_id
 
-    def describe(self, name: str) -> EndpointSettings:
-        """The endpoint's settings now; :class:`EndpointNotFoundError` if it does not exist or is not asynchronous."""
+    def describe(self, name: str, *, pending: bool = False) -> EndpointSettings:
+        """The endpoint's settings now (``pending``: those of the update in progress, if any);
+        :class:`EndpointNotFoundError` if it does not exist or is not asynchronous."""
         try:
             endpoint = self._sagemaker.describe_endpoint(EndpointName=name)
         except ClientError as exc:
@@ -137,6 +138,12 @@ class ControlPlane:
         arn = endpoint.get("EndpointArn")
         account = account_of(arn) or self.account()
         config_name = endpoint["EndpointConfigName"]
+        live = endpoint.get("ProductionVariants") or []
+        # UNVERIFIED whether DescribeEndpoint names the new config while Updating or only in PendingDeploymentSummary.
+        deployment = endpoint.get("PendingDeploymentSummary")
+        if pending and deployment:
+            config_name = deployment["EndpointConfigName"]
+            live = deployment.get("ProductionVariants") or live  # type: ignore[assignment]  # the fields read are shared
         config = self._sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         variants = config.get("ProductionVariants") or []
         model_data_url = None
@@ -146,7 +153,6 @@ class ControlPlane:
                 model_data_url = model.get("PrimaryContainer", {}).get("ModelDataUrl")
             except ClientError:  # a config naming no model moto knows (tests); the container is then given
                 model_data_url = None
-        live = endpoint.get("ProductionVariants") or []
         desired = live[0].get("DesiredInstanceCount") if live else None
         return settings_from(
             name,

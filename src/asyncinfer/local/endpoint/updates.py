@@ -111,7 +111,13 @@ class UpdateWatcher:
         status, config = self._control_plane.status(name)
         if status != "Updating":
             return False
-        settings = self._control_plane.describe(name)  # the new config's
+        try:
+            settings = self._control_plane.describe(name, pending=True)  # the new config's
+        except Exception as exc:  # e.g. the config was deleted meanwhile: the update cannot succeed
+            logger.warning("endpoint %s: cannot read the config of its update %s: %s", name, config, exc)
+            self._finish(name, f"The endpoint config of the update could not be read: {exc}")
+            return True
+        config = settings.config_name
         logger.info("endpoint %s: updating to %s (model %s)", name, config, settings.model_data_url)
         try:
             self._hosting.prepare(name, settings.model_data_url)
