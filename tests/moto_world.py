@@ -80,12 +80,17 @@ class FakeAsyncEndpoint:
             body = json.dumps({"message": message}).encode()
             return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, Body(body))  # type: ignore[arg-type]
         inference_id = headers["X-Amzn-SageMaker-Inference-Id"]
+        # As the service (and the local endpoint) names them: Filename and S3OutputPathExtension when given.
+        name = headers.get("X-Amzn-SageMaker-Filename") or f"{inference_id}.out"
+        extension = headers.get("X-Amzn-SageMaker-S3OutputPathExtension")
+        folder = f"{extension}/" if extension else ""
+        stem = name.split(".", 1)[0]
         return AWSResponse(
             request.url,
             202,
             {  # type: ignore[arg-type]
-                "X-Amzn-SageMaker-OutputLocation": f"s3://{OUTPUT_BUCKET}/output/{inference_id}.out",
-                "X-Amzn-SageMaker-FailureLocation": f"s3://{OUTPUT_BUCKET}/failure/{inference_id}.out",
+                "X-Amzn-SageMaker-OutputLocation": f"s3://{OUTPUT_BUCKET}/output/{folder}{name}",
+                "X-Amzn-SageMaker-FailureLocation": f"s3://{OUTPUT_BUCKET}/failure/{folder}{stem}-error.out",
                 "Content-Type": "application/json",
             },
             Body(json.dumps({"InferenceId": inference_id}).encode()),
