@@ -121,7 +121,8 @@ def _reading_input(operation: str, obj: S3ObjectCreated) -> Iterator[None]:
         raise TransientFailure(f"{operation} {obj.uri}: {exc}") from exc
 
 
-_GONE = "the input object (this version) no longer exists"
+# Public: the soak's audit tells a version gone before it was read (so no metadata is known) by this reason.
+VERSION_GONE = "the input object (this version) no longer exists"
 
 
 class Submitter:
@@ -204,7 +205,7 @@ class Submitter:
             with _reading_input("GetObject", obj):
                 source = self._read(obj)
         except _VersionGone:
-            return self._reject(obj, job, _GONE, clock)
+            return self._reject(obj, job, VERSION_GONE, clock)
 
         def reject(reason: str) -> SubmissionOutcome:
             return self._reject(obj, job, reason, clock, source.metadata)
@@ -303,7 +304,7 @@ class Submitter:
                     etag=obj.etag,
                 )
         except _VersionGone:
-            return self._reject(obj, job, _GONE, clock, metadata)
+            return self._reject(obj, job, VERSION_GONE, clock, metadata)
 
     def _reject(
         self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock, metadata: dict[str, str] | None = None
