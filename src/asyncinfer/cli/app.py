@@ -53,13 +53,13 @@ def target_of(ctx: click.Context) -> target.Target:
     return target.resolve(ctx.obj["stack_name"], ctx.obj["region"], state_dir())
 
 
-def key_values(parameters: tuple[str, ...]) -> dict[str, str]:
-    """``--parameter KEY=VALUE`` options as a mapping."""
+def key_values(parameters: tuple[str, ...], option: str = "--parameter") -> dict[str, str]:
+    """``--parameter KEY=VALUE`` (or another ``option``'s) values as a mapping."""
     overrides = {}
     for item in parameters:
         key, sep, value = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
         overrides[key] = value
     return overrides
 

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from async_pipeline.jobs import Job, JobStatus
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asyncinfer import target, uploads
+from asyncinfer import job_results, job_waits, target, uploads
 from asyncinfer.result_summary import Summary
 from asyncinfer.results import Received, ResultFollower, follow
 
@@ -27,8 +28,10 @@ def progress() -> Progress:
     )
 
 
-def upload_showing_progress(stack: target.Target, paths: list[Path], prefix: str) -> list[uploads.Upload]:
-    items = uploads.collect(paths, prefix)
+def upload_showing_progress(
+    stack: target.Target, paths: list[Path], prefix: str, metadata: Mapping[str, str] | None = None
+) -> list[uploads.Upload]:
+    items = uploads.collect(paths, prefix, metadata)
     with progress() as bar:
         task = bar.add_task("uploading", total=len(items))
         return uploads.upload(stack, items, lambda _: bar.advance(task))
@@ -56,6 +59,41 @@ def follow_showing_progress(
                 bar.console.print(f"{item.status:9} {item.event.detail['inferenceId'][:12]} {item.input_key}")
 
         return follow(follower, expect, timeout, uploaded, on_result)
+
+
+def result_line(stack: target.Target, job: Job, name: str, saved: Path | None = None) -> str:
+    """One finished job as ``submit --wait`` prints it: status, file, the prediction itself or the whole reason."""
+    if job.status is JobStatus.COMPLETED:
+        data, source = job_results.prediction(
+            stack.client("s3"), job.response_content, job.response_encoding, job.output_location
+        )
+        answer = job_results.shown(data) if data is not None else f"({source})"
+        line = f"[green]COMPLETED[/] {name}  [bold]{answer}[/]  {job.output_location}"
+        return line + (f"  → {saved}" if saved is not None else "")
+    return f"[red]FAILED[/]    {name}  {job.failure_reason or 'unknown'}"
+
+
+def wait_showing_progress(
+    stack: target.Target, done: list[uploads.Upload], prefix: str, timeout: float, output: Path | None
+) -> job_waits.WaitResult:
+    """Wait for these uploads' jobs with a progress bar, printing each result as it arrives; with ``output``,
+    download each completed output there, named after its input file."""
+    bucket = stack.outputs["InputBucketName"]
+    by_id = {item.inference_id(bucket): item for item in done}
+    with progress() as bar:
+        task = bar.add_task("results", total=len(by_id))
+
+        def on_result(job: Job) -> None:
+            item = by_id[job.inference_id]
+            saved = None
+            if output is not None and job.status is JobStatus.COMPLETED and job.output_location:
+                saved = job_results.download(
+                    stack.client("s3"), job.output_location, output / job_results.local_name(item.key, prefix)
+                )
+            bar.console.print(result_line(stack, job, item.key, saved), soft_wrap=True, highlight=False)
+            bar.advance(task)
+
+        return job_waits.wait(stack, list(by_id), timeout, on_result)
 
 
 def stack_table(running: RunningStack) -> Table:
