@@ -177,6 +177,37 @@ class World:
                 self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def deploy_outputs(world: World, stack_name: str) -> None:
+    """A CloudFormation stack in moto whose outputs name this world's resources, as a deployed stack's do (what
+    ``--stack-name`` reads), and the endpoint they name (DescribeEndpoint)."""
+    outputs = {
+        "InputBucketName": INPUT_BUCKET,
+        "OutputBucketName": OUTPUT_BUCKET,
+        "SuccessTopicArn": SUCCESS_TOPIC,
+        "ErrorTopicArn": ERROR_TOPIC,
+        "EndpointName": ENDPOINT_NAME,
+        "JobsTableName": world.table,
+        "EventBusName": world.bus,
+        "ResultsQueueUrl": world.results_queue_url,
+        "DeadLetterQueueUrl": world.results_queue_url,
+    }
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    sagemaker = boto3.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "x"})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT_NAME, EndpointConfigName="c")
+
+
 @dataclass
 class CallCounter:
     """A botocore ``before-call`` hook: every API call (not HTTP attempt: retries are the same call) as

@@ -3,7 +3,6 @@ handlers run by a stand-in for S3's and SNS's triggers, the endpoint stubbed at 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,34 +19,10 @@ from click.testing import CliRunner
 from asyncinfer import job_waits
 from asyncinfer.cli import main
 from asyncinfer.job_results import cut, local_name
-from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World
+from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World, deploy_outputs
 from tests.samples import FakeLambdaContext, load_event
 
 STACK = "deployed-pipeline"
-
-
-def _deploy_outputs(world: World) -> None:
-    """A CloudFormation stack in moto whose outputs name the moto world's resources, as a deployed stack's do."""
-    outputs = {
-        "InputBucketName": INPUT_BUCKET,
-        "OutputBucketName": OUTPUT_BUCKET,
-        "SuccessTopicArn": "arn:aws:sns:us-east-1:123456789012:success",
-        "ErrorTopicArn": "arn:aws:sns:us-east-1:123456789012:error",
-        "EndpointName": "async-pipeline-endpoint",
-        "JobsTableName": world.table,
-        "EventBusName": world.bus,
-        "ResultsQueueUrl": world.results_queue_url,
-        "DeadLetterQueueUrl": world.results_queue_url,
-    }
-    template = {
-        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
-    }
-    import boto3
-
-    boto3.client("cloudformation", region_name="us-east-1").create_stack(
-        StackName=STACK, TemplateBody=json.dumps(template)
-    )
 
 
 class Pipeline(threading.Thread):
@@ -95,7 +70,7 @@ class Pipeline(threading.Thread):
 
 @pytest.fixture
 def pipeline(world: World) -> Iterator[Pipeline]:
-    _deploy_outputs(world)
+    deploy_outputs(world, STACK)
     running = Pipeline(world)
     running.start()
     yield running
