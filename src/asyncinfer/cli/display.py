@@ -31,7 +31,10 @@ def progress() -> Progress:
 def upload_showing_progress(
     stack: target.Target, paths: list[Path], prefix: str, metadata: Mapping[str, str] | None = None
 ) -> list[uploads.Upload]:
-    items = uploads.collect(paths, prefix, metadata)
+    return upload_items_showing_progress(stack, uploads.collect(paths, prefix, metadata))
+
+
+def upload_items_showing_progress(stack: target.Target, items: list[uploads.Upload]) -> list[uploads.Upload]:
     with progress() as bar:
         task = bar.add_task("uploading", total=len(items))
         return uploads.upload(stack, items, lambda _: bar.advance(task))
@@ -115,7 +118,7 @@ def summary_table(summary: Summary, title: str) -> Table:
     table.add_row("completed", str(summary.completed))
     table.add_row("failed", str(summary.failed))
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
-        table.add_row(f"  {count} x", reason[:110])
+        table.add_row(f"  {count} x", reason)  # whole: the column folds
     for key, label in (("latencyP50Seconds", "latency p50"), ("latencyP95Seconds", "latency p95")):
         if figures[key] is not None:
             table.add_row(label, f"{figures[key]:.2f} s (upload → result event)")
@@ -124,16 +127,37 @@ def summary_table(summary: Summary, title: str) -> Table:
     return table
 
 
-def results_table(received: list[Received]) -> Table:
+def results_table(stack: target.Target, received: list[Received], prefix: str = "") -> Table:
+    """Every result: the file, what came back of its metadata, the prediction itself (embedded response, else the
+    output object's first bytes) and where its output is named after it, or the whole failure reason (folded,
+    never cut)."""
+    s3 = stack.client("s3")
     table = Table(title="every result")
-    for column in ("file", "status", "ms", "output / reason"):
+    for column in ("file", "status", "ms", "metadata", "prediction / reason", "output"):
         table.add_column(column, overflow="fold")
     for item in sorted(received, key=lambda r: r.input_key):
         detail = item.event.detail
-        outcome = detail.get("outputLocation") if item.status == "COMPLETED" else detail.get("failureReason")
-        style = "green" if item.status == "COMPLETED" else "red"
+        metadata = item.event.metadata
+        shown_metadata = (
+            ", ".join(f"{k}={job_results.cut(v, 24)}" for k, v in sorted(metadata.items())) if metadata else ""
+        )
+        if item.status == "COMPLETED":
+            response = detail.get("inferenceResponse") or {}
+            data, source = job_results.prediction(
+                s3, response.get("content"), response.get("encoding"), detail.get("outputLocation")
+            )
+            outcome = f"[green]{job_results.shown(data, 60)}[/]" if data is not None else f"({source})"
+            location = str(detail.get("outputLocation") or "")
+            output = location.split("/output/", 1)[-1]  # the input's folder and the id-derived name
+        else:
+            outcome, output = f"[red]{detail.get('failureReason') or 'unknown'}[/]", ""
         table.add_row(
-            item.input_key, f"[{style}]{item.status}[/]", str(detail.get("durationMs") or ""), str(outcome or "")[:100]
+            item.input_key.removeprefix(prefix),
+            item.status,
+            str(detail.get("durationMs") or ""),
+            shown_metadata,
+            outcome,
+            output,
         )
     return table
 
@@ -168,7 +192,7 @@ def soak_table(result: Audit) -> Table:
     )
     table.add_row("dead-letter entries", str(result.dead_letter_entries))
     for reason, count in result.dead_letter_reasons.items():
-        table.add_row(f"  {reason[:110]}", str(count))
+        table.add_row(f"  {job_results.cut(reason, 110)}", str(count))
     table.add_row("inputs accounted for by a dead letter only", str(result.dead_lettered_inputs))
     table.add_row(
         "orphan outputs (no job points to them)",
@@ -176,7 +200,8 @@ def soak_table(result: Audit) -> Table:
     )
     shown: dict[str, int] = {}
     for reason, count in result.failure_reasons.items():
-        shown[reason[:80]] = shown.get(reason[:80], 0) + count
+        short = job_results.cut(reason, 80)
+        shown[short] = shown.get(short, 0) + count
     for reason, count in sorted(shown.items(), key=lambda kv: -kv[1])[:10]:
         table.add_row(f"  failed: {reason}", str(count))
     table.add_row(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from asyncinfer import job_records
+from asyncinfer import job_records, job_results
 from asyncinfer.cli.app import errors, key_values, target_of
 from asyncinfer.cli.display import (
     console,
@@ -135,5 +135,5 @@ def redrive(
     for column in ("from", "subject", "outcome", "reason"):
         table.add_column(column, overflow="fold")
     for action in actions:
-        table.add_row(action.source, action.subject[:24], action.outcome, action.reason[:90])
+        table.add_row(action.source, action.subject[:24], action.outcome, job_results.cut(action.reason, 90))
     console.print(table)
