@@ -35,11 +35,12 @@ def state_dir() -> Path:
 @contextmanager
 def errors() -> Iterator[None]:
     """Known failures become one line on stderr and exit status 1."""
+    from async_pipeline.inference_ids import MissingObjectVersion
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
-    except (StackError, uploads.MissingPath) as exc:
+    except (StackError, uploads.MissingPath, MissingObjectVersion) as exc:
         raise click.ClickException(str(exc)) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
