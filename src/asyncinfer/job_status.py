@@ -2,8 +2,9 @@
 and, while it waits, how many files submitted before it are still open and whether the endpoint has an instance.
 
 Which job: an inference id as it is; an S3 URI of the input bucket names its key's current version; a local file
-names the key it was uploaded to (``--prefix`` + its name) and, of that key's versions, the newest whose ETag is
-the file's MD5 (the upload of these very bytes), else the newest. The reads are few and plain: GetItem, a version
+names the key it was uploaded to (``--prefix`` + its name, or + its folder's name and its name, as ``submit FOLDER``
+names keys) and, of that key's versions, the newest whose ETag is the file's MD5 (the upload of these very bytes),
+else the newest. The reads are few and plain: GetItem, a version
 listing, one Scan of the open jobs (only while the job is open) and DescribeEndpoint.
 """
 
@@ -85,8 +86,7 @@ def resolve(target: Target, reference: str, prefix: str = "") -> Resolved:
         path = Path(reference)
         if not path.is_file():
             raise NotFound(f"{reference} is no file, S3 URI (s3://…) or inference id (64 hex digits)")
-        key = prefix + path.name
-        version = _version_of_file(s3, bucket, key, path)
+        key, version = _version_of_file(s3, bucket, prefix, path)
     uri = s3_uris.format_uri(bucket, key)
     return Resolved(inference_ids.of_version(bucket, key, version), uri)
 
@@ -101,20 +101,24 @@ def _current_version(s3: S3Client, bucket: str, key: str, reference: str) -> str
     return version
 
 
-def _version_of_file(s3: S3Client, bucket: str, key: str, path: Path) -> str:
-    """Of the key's versions, the newest holding the file's bytes (single-part ETag = MD5), else the newest."""
+def _version_of_file(s3: S3Client, bucket: str, prefix: str, path: Path) -> tuple[str, str]:
+    """The key a local file was submitted as (``submit FILE`` or ``submit FOLDER``) and, of its versions, the newest
+    holding the file's bytes (single-part ETag = MD5), else the newest."""
     digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-    versions = [
-        v
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
-        for v in page.get("Versions", [])
-        if v["Key"] == key and v.get("VersionId") not in (None, "null")
-    ]
-    if not versions:
-        raise NotFound(f"{path} was never uploaded as s3://{bucket}/{key} (wrong --prefix?)")
-    versions.sort(key=lambda v: v["LastModified"], reverse=True)
-    same = [v for v in versions if v.get("ETag", "").strip('"') == digest]
-    return str((same or versions)[0]["VersionId"])
+    keys = [prefix + path.name, f"{prefix}{path.resolve().parent.name}/{path.name}"]
+    for key in keys:
+        versions = [
+            v
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for v in page.get("Versions", [])
+            if v["Key"] == key and v.get("VersionId") not in (None, "null")
+        ]
+        if versions:
+            versions.sort(key=lambda v: v["LastModified"], reverse=True)
+            same = [v for v in versions if v.get("ETag", "").strip('"') == digest]
+            return key, str((same or versions)[0]["VersionId"])
+    shown = " or ".join(f"s3://{bucket}/{key}" for key in keys)
+    raise NotFound(f"{path} was never uploaded as {shown} (wrong --prefix?)")
 
 
 def capacity(target: Target) -> Capacity:

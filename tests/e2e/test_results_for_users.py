@@ -84,7 +84,7 @@ def test_waiting_for_ones_own_files_and_asking_for_one(stack: target.Target, tmp
     assert sorted(p.name for p in (out / "drop").iterdir()) == ["one.csv.out", "two rows.csv.out"]
     assert len((out / "drop" / "two rows.csv.out").read_text().split()) == 2  # two rows, two predictions
 
-    found = job_status.report(stack, job_status.resolve(stack, str(folder / "bad.csv"), prefix + "drop/"))
+    found = job_status.report(stack, job_status.resolve(stack, str(folder / "bad.csv"), prefix))
     shown = dict(job_status.rows(found))
     assert shown["state"] == "FAILED" and "415" in shown["reason"] and shown["metadata"] == "owner=bo"
     by_id = dict(job_status.rows(job_status.report(stack, job_status.resolve(stack, found.inference_id))))

@@ -125,7 +125,7 @@ def test_submit_wait_then_status(detached: dict[str, str], tmp_path: Path) -> No
     assert "Received client error (415)" in waited.stdout
     assert [p.name for p in (out / "waited").iterdir()] == ["two rows.csv.out"]
     assert len((out / "waited" / "two rows.csv.out").read_text().split()) == 2
-    shown = run("status", str(folder / "refused.csv"), "--prefix", "w/waited/", env=detached)
+    shown = run("status", str(folder / "refused.csv"), "--prefix", "w/", env=detached)  # submitted as a folder
     assert shown.returncode == 0, shown.stderr
     assert "FAILED" in shown.stdout and "owner=cli" in shown.stdout
 

@@ -118,9 +118,9 @@ def test_a_failed_file_exits_3_and_shows_its_whole_reason(world: World, pipeline
 
 def test_a_file_without_a_result_in_time_exits_4(world: World, pipeline: Pipeline, tmp_path: Path) -> None:
     paths = _files(tmp_path, "fine.csv", "never.csv")
-    result = _submit(*paths, "--wait", "--timeout", "3")
+    result = _submit(*paths, "--wait", "--timeout", "2")
     assert result.exit_code == job_waits.ExitCode.TIMED_OUT == 4, result.output
-    assert "1 completed, 0 failed, 1 without a result after 3 s" in result.output
+    assert "1 completed, 0 failed, 1 without a result after 2 s" in result.output
 
 
 def test_output_needs_wait(tmp_path: Path) -> None:
