@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Literal, Protocol, cast
 
 from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
 from asyncinfer.model.artifact import LoadedModel
+from asyncinfer.model.framework_limits import FrameworkLimits, check_response
 from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
 
 State = Literal["not-loaded", "loading", "ready", "failed"]
@@ -30,6 +32,8 @@ class ContainerApp(Protocol):
     def load_error(self) -> str | None: ...
 
     max_content_length: int
+    #: TorchServe's or MMS's limits when the Model runs one (they replace max_content_length), else None.
+    framework_limits: FrameworkLimits | None
     default_accept: str
     latency_seconds: float
 
@@ -118,10 +122,12 @@ class _Handler(KeepAliveHandler):
                 self._send(404, b"Not Found")
             return
         self._server._count(1)
+        limits = app.framework_limits
         try:
-            body = self._read_body(app.max_content_length)
+            body = self._read_body(limits.max_request_bytes if limits is not None else app.max_content_length)
             if body is None:
                 return
+            started = time.monotonic()
             result = invoke(
                 body,
                 self.headers.get("Content-Type"),
@@ -131,6 +137,10 @@ class _Handler(KeepAliveHandler):
             )
             if result.status == 200 and app.latency_seconds > 0:
                 app.simulate_latency()
-            self._send(result.status, result.body, result.content_type)
+            failure = None if limits is None else check_response(limits, time.monotonic() - started, len(result.body))
+            if failure is not None:
+                self._send(failure.status, failure.body, "application/json")
+            else:
+                self._send(result.status, result.body, result.content_type)
         finally:
             self._server._count(-1)
