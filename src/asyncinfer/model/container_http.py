@@ -20,6 +20,7 @@ from asyncinfer.model.framework_limits import FrameworkLimits, check_response
 from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
 
 State = Literal["not-loaded", "loading", "ready", "failed"]
+MAX_DISCARD_BYTES = 1_000_000_000  # an async endpoint's largest input
 
 
 class ContainerApp(Protocol):
@@ -88,9 +89,28 @@ class _Handler(KeepAliveHandler):
             self.close_connection = True
             self._send(400, b"Bad chunked encoding" if exc.framing == "chunked" else b"Bad Content-Length")
         except BodyTooLarge:
+            if self._server.app.framework_limits is not None and self._discard_sized_body():
+                # Netty (TorchServe, MMS) reads and drops an oversized keep-alive request, then answers 413 with
+                # no body: the client sees the status rather than a connection cut mid-upload.
+                self._send(413, b"", None)
+                return None
             self.close_connection = True  # the rest of the body is not read, so the connection cannot be reused
             self._send(413, b"Request Entity Too Large")
         return None
+
+    def _discard_sized_body(self) -> bool:
+        """Read and drop a Content-Length body (up to the 1 GB an async input may be); False if there is none."""
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit() or int(length) > MAX_DISCARD_BYTES:
+            return False
+        remaining = int(length)
+        while remaining:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                self.close_connection = True
+                return True
+            remaining -= len(chunk)
+        return True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
