@@ -219,19 +219,19 @@ def settings_from_template(
     DefaultContentType, DefaultAccept, and the Model's framework limits (its Environment as the template resolves
     it). The payload size checked is the framework's configured request limit, else the XGBoost container's
     (at most DEFAULT_PAYLOAD_CAP)."""
-    from asyncinfer.local.lambda_wiring import resolved_props
-    from asyncinfer.local.provision import resolve_stack
-    from asyncinfer.local.template import load_sam, parameter_values
+    from asyncinfer.local.template import Resolver, load_sam, parameter_values
     from asyncinfer.model.server import DEFAULT_MAX_CONTENT_LENGTH
 
     sam = load_sam(root / "template.yaml")
     parameters = parameter_values(sam, overrides)
-    resolver, resources, enabled = resolve_stack(sam, parameters, "preflight", region)
+    # The Model is plain CloudFormation: its Environment resolves without the SAM transform.
+    resolver = Resolver(sam, parameters, {"AWS::Region": region})
     environment: dict[str, str] = {}
-    for logical in enabled:
-        if resources[logical]["Type"] == "AWS::SageMaker::Model":
-            props = resolved_props(resolver, logical, resources[logical])
-            environment = {k: str(v) for k, v in props.get("PrimaryContainer", {}).get("Environment", {}).items()}
+    for logical, resource in sam["Resources"].items():
+        if resource["Type"] == "AWS::SageMaker::Model" and resolver.resource_enabled(logical):
+            resolved = resolver.resolve(resource["Properties"]["PrimaryContainer"].get("Environment"))
+            if isinstance(resolved, dict):
+                environment = {str(k): str(v) for k, v in resolved.items()}
     limits = limits_for(parameters.get("ModelServerFramework", "none"), environment)
     return Settings(
         max_payload_bytes=min(
