@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from asyncinfer.local.endpoint.updates import ModelDeployError
 from asyncinfer.model.artifact import ModelLoadError
+from asyncinfer.model.framework_limits import FrameworkLimits
 from asyncinfer.model.server import ModelServer, ModelServerError, start_model_server
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ModelFleet:
         load_timeout: float = 120.0,
         retire_after: float = 3600.0,  # InvocationTimeoutSeconds' maximum
         on_switch: Callable[[str, str], None] | None = None,
+        framework_limits: FrameworkLimits | None = None,  # the Model's TorchServe/MMS limits, as provisioned
     ) -> None:
         self._s3 = s3
         self._host = host
@@ -55,6 +57,7 @@ class ModelFleet:
         self._load_timeout = load_timeout
         self._retire_after = retire_after
         self._on_switch = on_switch  # (endpoint, new URL): e.g. the stack's state file
+        self._framework_limits = framework_limits
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Containers] = {}
@@ -139,6 +142,7 @@ class ModelFleet:
             port=port,
             s3_client=self._s3,
             latency_seconds=self._latency,
+            framework_limits=self._framework_limits,
             timeout=self._load_timeout,
         )
 

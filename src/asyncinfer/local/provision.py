@@ -29,6 +29,7 @@ from asyncinfer.local.template import JSONValue, Resolver, Template, parameter_v
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_sagemaker.type_defs import ContainerDefinitionOutputTypeDef
 
 # Created in this order, so that each type's properties can refer to the ones before it.
 EMULATED = (
@@ -68,6 +69,8 @@ class LocalStack:
     sources: list[EventSource]
     endpoints: list[str]
     model_data_urls: dict[str, str]  # endpoint name → its model's artifact
+    # endpoint name → its model's PrimaryContainer Environment, as provisioned (TorchServe/MMS limits come from it)
+    model_environments: dict[str, dict[str, str]] = field(default_factory=dict)
     not_emulated: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, JSONValue]:
@@ -150,15 +153,18 @@ class Provisioner:
             sources=sources,
             endpoints=endpoints,
             model_data_urls=self._model_data_urls(endpoints),
+            model_environments=self._model_environments(endpoints),
             not_emulated=not_emulated,
         )
 
-    def _model_data_urls(self, endpoints: list[str]) -> dict[str, str]:
+    def _primary_container(self, endpoint: str) -> ContainerDefinitionOutputTypeDef:
         sagemaker = self._clients.sagemaker
-        urls: dict[str, str] = {}
-        for endpoint in endpoints:
-            config_name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
-            config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-            model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-            urls[endpoint] = model["PrimaryContainer"].get("ModelDataUrl", "")
-        return urls
+        config_name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+        return sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]
+
+    def _model_data_urls(self, endpoints: list[str]) -> dict[str, str]:
+        return {endpoint: self._primary_container(endpoint).get("ModelDataUrl", "") for endpoint in endpoints}
+
+    def _model_environments(self, endpoints: list[str]) -> dict[str, dict[str, str]]:
+        return {endpoint: dict(self._primary_container(endpoint).get("Environment", {})) for endpoint in endpoints}

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from asyncinfer.local.endpoint.updates import ModelHosting
     from asyncinfer.local.lambda_api import LambdaApi
     from asyncinfer.local.model_hosting import ModelFleet
+    from asyncinfer.model.framework_limits import FrameworkLimits
 
 STATE_FILE = "local.json"
 FAULT_COUNTS_FILE = "fault-counts.json"  # injections so far, rewritten every second while faults are on
@@ -276,13 +277,29 @@ class RunningStack:
                     s3.create_bucket(Bucket=bucket)
                 s3.upload_file(str(artifact), bucket, key)
         self._fleet = ModelFleet(
-            s3, self.config.host, latency_seconds=self.config.model_latency_seconds, on_switch=self._container_moved
+            s3,
+            self.config.host,
+            latency_seconds=self.config.model_latency_seconds,
+            on_switch=self._container_moved,
+            framework_limits=self._framework_limits(),
         )
         for index, endpoint in enumerate(self.stack.endpoints):
             # The stack's model port for the first endpoint's first container; any free port after that.
             self._fleet.start(
                 endpoint, self.stack.model_data_urls[endpoint], self.config.ports.model if index == 0 else 0
             )
+
+    def _framework_limits(self) -> FrameworkLimits | None:
+        """TorchServe's/MMS's limits under the Model's Environment as provisioned from the template."""
+        from asyncinfer.model.framework_limits import FrameworkLimitError, limits_for
+
+        assert self.stack is not None
+        framework = self.stack.parameters.get("ModelServerFramework", "none")
+        environment = self.stack.model_environments.get(self.stack.endpoints[0], {}) if self.stack.endpoints else {}
+        try:
+            return limits_for(framework, environment)
+        except FrameworkLimitError as exc:
+            raise StackError(f"the Model's Environment: {exc}") from None
 
     def _container_moved(self, endpoint: str, url: str) -> None:
         if self.stack is not None and endpoint == self.stack.endpoints[0] and self.config.state_file.exists():

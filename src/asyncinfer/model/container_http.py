@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Literal, Protocol, cast
 
 from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
 from asyncinfer.model.artifact import LoadedModel
+from asyncinfer.model.framework_limits import FrameworkLimits, check_response
 from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
 
 State = Literal["not-loaded", "loading", "ready", "failed"]
+MAX_DISCARD_BYTES = 1_000_000_000  # an async endpoint's largest input
 
 
 class ContainerApp(Protocol):
@@ -30,6 +33,8 @@ class ContainerApp(Protocol):
     def load_error(self) -> str | None: ...
 
     max_content_length: int
+    #: TorchServe's or MMS's limits when the Model runs one (they replace max_content_length), else None.
+    framework_limits: FrameworkLimits | None
     default_accept: str
     latency_seconds: float
 
@@ -84,9 +89,28 @@ class _Handler(KeepAliveHandler):
             self.close_connection = True
             self._send(400, b"Bad chunked encoding" if exc.framing == "chunked" else b"Bad Content-Length")
         except BodyTooLarge:
+            if self._server.app.framework_limits is not None and self._discard_sized_body():
+                # Netty (TorchServe, MMS) reads and drops an oversized keep-alive request, then answers 413 with
+                # no body: the client sees the status rather than a connection cut mid-upload.
+                self._send(413, b"", None)
+                return None
             self.close_connection = True  # the rest of the body is not read, so the connection cannot be reused
             self._send(413, b"Request Entity Too Large")
         return None
+
+    def _discard_sized_body(self) -> bool:
+        """Read and drop a Content-Length body (up to the 1 GB an async input may be); False if there is none."""
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit() or int(length) > MAX_DISCARD_BYTES:
+            return False
+        remaining = int(length)
+        while remaining:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                self.close_connection = True
+                return True
+            remaining -= len(chunk)
+        return True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -118,10 +142,12 @@ class _Handler(KeepAliveHandler):
                 self._send(404, b"Not Found")
             return
         self._server._count(1)
+        limits = app.framework_limits
         try:
-            body = self._read_body(app.max_content_length)
+            body = self._read_body(limits.max_request_bytes if limits is not None else app.max_content_length)
             if body is None:
                 return
+            started = time.monotonic()
             result = invoke(
                 body,
                 self.headers.get("Content-Type"),
@@ -131,6 +157,10 @@ class _Handler(KeepAliveHandler):
             )
             if result.status == 200 and app.latency_seconds > 0:
                 app.simulate_latency()
-            self._send(result.status, result.body, result.content_type)
+            failure = None if limits is None else check_response(limits, time.monotonic() - started, len(result.body))
+            if failure is not None:
+                self._send(failure.status, failure.body, "application/json")
+            else:
+                self._send(result.status, result.body, result.content_type)
         finally:
             self._server._count(-1)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Self
 
 from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model
 from asyncinfer.model.container_http import ContainerHTTPServer, State
+from asyncinfer.model.framework_limits import FrameworkLimits
 from asyncinfer.model.inference import resolve_default_accept
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class ModelServer:
     at a local S3), or a local ``.tar.gz``, directory, or model file. ``port=0`` binds an ephemeral port.
     ``default_accept`` defaults to env ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` or ``text/csv``.
     ``latency_seconds`` delays every successful invocation, to exercise timeouts and backlogs with a fast model.
+    ``framework_limits``: the TorchServe/MMS request, response and timeout limits to enforce (framework_limits.py).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class ModelServer:
         default_accept: str | None = None,
         latency_seconds: float = 0.0,
         max_content_length: int | None = None,
+        framework_limits: FrameworkLimits | None = None,
         s3_client: S3Client | None = None,
     ) -> None:
         self.model_uri = os.fspath(model_uri)
@@ -90,6 +93,7 @@ class ModelServer:
         self.max_content_length = (
             max_content_length if max_content_length is not None else max_content_length_from_env()
         )
+        self.framework_limits = framework_limits
         self._s3_client = s3_client
         self._state: State = "not-loaded"
         self._load_error: str | None = None
@@ -209,8 +213,10 @@ class ModelServer:
         return self._model
 
     def simulate_latency(self) -> None:
-        # An Event wait rather than sleep: stop() interrupts it.
-        self._stopping.wait(self.latency_seconds)
+        # An Event wait rather than sleep: stop() interrupts it. A framework server gives up at its timeout.
+        limits = self.framework_limits
+        cap = limits.response_timeout_seconds if limits is not None else self.latency_seconds
+        self._stopping.wait(min(self.latency_seconds, cap))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close open connections, and remove the unpacked model. Idempotent."""
@@ -247,6 +253,7 @@ def start_model_server(
     timeout: float = 60.0,
     default_accept: str | None = None,
     latency_seconds: float = 0.0,
+    framework_limits: FrameworkLimits | None = None,
     s3_client: S3Client | None = None,
 ) -> ModelServer:
     """Create and start a :class:`ModelServer` (by default on an ephemeral port, returning once the model is
@@ -259,6 +266,7 @@ def start_model_server(
         port=port,
         default_accept=default_accept,
         latency_seconds=latency_seconds,
+        framework_limits=framework_limits,
         s3_client=s3_client,
     )
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from asyncinfer.model.framework_limits import DEFAULT_MAX_REQUEST_BYTES, limits_for
 from tests.unit.template.support import (
     REGISTRIES,
     Resolver,
@@ -117,6 +118,16 @@ def test_model_server_framework_environment(
         resources["Model"]["Properties"]["PrimaryContainer"]
     )
     assert container.get("Environment") == environment
+    # What the local model server enforces comes from that Environment: the raised limits, not the defaults.
+    limits = limits_for(framework, container.get("Environment") or {})
+    if environment is None:
+        assert limits is None
+    else:
+        assert limits is not None
+        request, response, timeout = limits.variables
+        assert limits.max_request_bytes == int(environment[request]) > DEFAULT_MAX_REQUEST_BYTES
+        assert limits.max_response_bytes == int(environment[response])
+        assert limits.response_timeout_seconds == float(environment[timeout])
 
 
 # ----------------------------------------------------------------------------------------------------------- scaling
