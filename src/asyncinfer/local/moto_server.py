@@ -29,6 +29,8 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
+from asyncinfer.local.moto_process import EMULATED_PATH
+
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -135,9 +137,11 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         self.environ = environ
         server = self.server
         assert isinstance(server, MotoServer)
-        own = environ["PATH_INFO"] == STATS_PATH
+        own = environ["PATH_INFO"] in (STATS_PATH, EMULATED_PATH)
         try:
-            if own:
+            if environ["PATH_INFO"] == EMULATED_PATH:
+                self._record_emulated(environ)
+            elif own:
                 self._answer_json(server.costs.snapshot())
             else:
                 self._respond(server.app, environ)
@@ -206,9 +210,19 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             if close is not None:
                 close()
 
-    def _answer_json(self, payload: object) -> None:
+    def _record_emulated(self, environ: WSGIEnvironment) -> None:
+        from asyncinfer.local import moto_patches
+
+        try:
+            answer = moto_patches.record_emulated(json.loads(environ["wsgi.input"].read() or b"{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            self._answer_json({"error": f"{type(exc).__name__}: {exc}"}, 400)
+            return
+        self._answer_json(answer)
+
+    def _answer_json(self, payload: object, status: int = 200) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
