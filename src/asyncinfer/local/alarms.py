@@ -48,6 +48,7 @@ class AlarmDefinition:
     alarm_actions: tuple[str, ...] = ()
     ok_actions: tuple[str, ...] = ()
     insufficient_data_actions: tuple[str, ...] = ()
+    description: str | None = None
 
     @classmethod
     def from_api(cls, alarm: Mapping[str, Any]) -> AlarmDefinition:
@@ -74,6 +75,7 @@ class AlarmDefinition:
             alarm_actions=tuple(alarm.get("AlarmActions") or ()),
             ok_actions=tuple(alarm.get("OKActions") or ()),
             insufficient_data_actions=tuple(alarm.get("InsufficientDataActions") or ()),
+            description=alarm.get("AlarmDescription"),
         )
 
     def breaches(self, value: float) -> bool:
@@ -117,3 +119,41 @@ def reason(alarm: AlarmDefinition, values: Sequence[float | None], state: AlarmS
         f"[{shown}] {verb} {alarm.comparison} {alarm.threshold:g} (minimum {alarm.datapoints_to_alarm} "
         "datapoints for OK -> ALARM transition)."
     )
+
+
+def notification(
+    alarm: AlarmDefinition,
+    old: AlarmState,
+    new: AlarmState,
+    why: str,
+    when: str,
+    region: str,
+    account: str,
+) -> tuple[str, dict[str, Any]]:
+    """The subject and message CloudWatch publishes to an SNS action when an alarm changes state."""
+    message = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": account,
+        "NewStateValue": new,
+        "NewStateReason": why,
+        "StateChangeTime": when,
+        "Region": region,
+        "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm.name}",
+        "OldStateValue": old,
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "StatisticType": "Statistic",
+            "Statistic": alarm.statistic.upper(),
+            "Unit": None,
+            "Dimensions": [{"value": v, "name": k} for k, v in alarm.dimensions],
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.datapoints_to_alarm,
+            "ComparisonOperator": alarm.comparison,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing_data,
+        },
+    }
+    return f'{new}: "{alarm.name}" in {region}'[:100], message

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,15 @@ FAILURES = "InvocationFailures"
 EXPIRED = "ExpiredRequests"
 TOTAL_TIME = "TotalProcessingTime"
 MODEL_LATENCY = "ModelLatency"
+
+
+QUEUE_METRICS = (BACKLOG, BACKLOG_PER_INSTANCE, OLDEST_AGE, WITHOUT_CAPACITY)
+PUBLISHED = frozenset({*QUEUE_METRICS, PROCESSED, FAILURES, EXPIRED, TOTAL_TIME, MODEL_LATENCY})
+
+
+def published(alarm: Mapping[str, Any]) -> bool:
+    """Whether the local stack publishes the metric an alarm (its template properties) watches."""
+    return alarm.get("Namespace") == NAMESPACE and alarm.get("MetricName") in PUBLISHED
 
 
 @dataclass(frozen=True, slots=True)

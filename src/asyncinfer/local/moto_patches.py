@@ -304,6 +304,20 @@ def _scaling_activities() -> None:
     ApplicationAutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[attr-defined]
 
 
+def _alarms_start_insufficient() -> None:
+    """CloudWatch creates an alarm in INSUFFICIENT_DATA until its first evaluation; moto in OK. An alarm whose
+    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead."""
+    from moto.cloudwatch.models import Alarm
+
+    original = Alarm.__init__
+
+    def __init__(self: Alarm, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.state_value = "INSUFFICIENT_DATA"
+
+    Alarm.__init__ = __init__  # type: ignore[method-assign]
+
+
 def record_emulated(payload: Mapping[str, Any]) -> dict[str, Any]:
     """What the local stack's endpoint and autoscaling tell moto, so that the AWS APIs answer as on AWS:
     ``{"kind": "instance_count", "region", "endpoint", "variant", "count"}`` (the variant's current instance count;
@@ -354,6 +368,7 @@ def apply() -> None:
         _sagemaker_update_endpoint()
         _variant_capacity()
         _scaling_activities()
+        _alarms_start_insufficient()
         from moto.s3 import notifications
 
         original = notifications._get_s3_event
