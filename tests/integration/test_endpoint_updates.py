@@ -41,8 +41,8 @@ def test_the_templates_scalable_target_and_policies_are_registered(running: Runn
     ]
     policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert sorted(p["PolicyType"] for p in policies) == ["StepScaling", "TargetTrackingScaling"]
-    # Registered, but nothing scales the local endpoint: still listed as not emulated.
-    assert "AWS::ApplicationAutoScaling::ScalableTarget" in running.stack.not_emulated
+    # Registered and driven by the local stack's autoscaling (endpoint_life.py): no longer listed as not emulated.
+    assert "AWS::ApplicationAutoScaling::ScalableTarget" not in running.stack.not_emulated
 
 
 def test_update_endpoint_with_another_instance_type_is_refused_while_registered(running: RunningStack) -> None:
