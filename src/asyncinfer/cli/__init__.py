@@ -13,9 +13,10 @@ from asyncinfer.cli.deploy import deploy
 from asyncinfer.cli.local import local
 from asyncinfer.cli.pipeline import jobs, redrive, submit, watch
 from asyncinfer.cli.soak import soak
+from asyncinfer.cli.status import status
 from asyncinfer.cli.teardown import delete
 
-for _command in (local, submit, watch, jobs, demo, redrive, deploy, delete, soak):
+for _command in (local, submit, watch, jobs, status, demo, redrive, deploy, delete, soak):
     main.add_command(_command)
 
 __all__ = ["main"]
