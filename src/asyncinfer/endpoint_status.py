@@ -185,8 +185,8 @@ def lines(status: EndpointStatus) -> list[str]:
     said = [endpoint_line(status)]
     if status.activity is not None:
         activity = status.activity
-        when = datetime.fromtimestamp(activity.started, UTC).strftime("%H:%M:%S")
-        said.append(f"last scaling: {activity.description} {activity.status} at {when} ({activity.cause})")
+        ago = _duration(max(0.0, status.now - activity.started))
+        said.append(f"last scaling, {ago} ago: {activity.description} {activity.status} ({activity.cause})")
     waiting = bool(status.backlog) and not status.current_instances
     if waiting and not status.desired_instances:
         if status.min_instances is None:

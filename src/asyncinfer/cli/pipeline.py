@@ -10,7 +10,13 @@ from rich.table import Table
 
 from asyncinfer import job_records
 from asyncinfer.cli.app import errors, target_of
-from asyncinfer.cli.display import console, follow_showing_progress, summary_table, upload_showing_progress
+from asyncinfer.cli.display import (
+    console,
+    endpoint_line_of,
+    follow_showing_progress,
+    summary_table,
+    upload_showing_progress,
+)
 
 
 @click.command()
@@ -30,9 +36,10 @@ def submit(ctx: click.Context, paths: tuple[Path, ...], prefix: str) -> None:
 @click.option("--timeout", default=60.0, show_default=True, help="Stop after this many seconds without an event.")
 @click.pass_context
 def watch(ctx: click.Context, expect: int | None, timeout: float) -> None:
-    """Follow result events from the results queue (consumes them)."""
+    """Follow result events from the results queue (consumes them), below the endpoint's status line."""
     with errors():
-        summary, _ = follow_showing_progress(target_of(ctx), expect, timeout)
+        stack = target_of(ctx)
+        summary, _ = follow_showing_progress(stack, expect, timeout, endpoint_line=endpoint_line_of(stack))
         console.print(summary_table(summary, "results"))
 
 

@@ -74,7 +74,8 @@ class _Variant:
     fleet: InstanceFleet
     history: autoscaling.ScalingHistory = field(default_factory=autoscaling.ScalingHistory)
     activity: dict[str, Any] | None = None  # the scaling activity in progress
-    reported_running: int | None = None
+    serving: int | None = None  # the instance count the emulator serves with
+    reported_current: int | None = None  # the CurrentInstanceCount moto was told
 
     @property
     def resource_id(self) -> str:
@@ -133,7 +134,7 @@ class EndpointLife:
             fleet = InstanceFleet.running(
                 count, now, self.options.instance_start_seconds, self.options.instance_stop_seconds
             )
-            self._variants[name] = _Variant(name, variant["VariantName"], fleet, reported_running=count)
+            self._variants[name] = _Variant(name, variant["VariantName"], fleet, serving=count, reported_current=count)
         self._sync_policies()
 
     def stop(self) -> None:
@@ -186,8 +187,12 @@ class EndpointLife:
             for variant in self._variants.values():
                 variant.fleet.advance(now)
                 running = variant.fleet.running_count
-                if running != variant.reported_running:
+                if running != variant.serving:
                     self._emulator.set_instance_count(variant.endpoint, running)
+                    variant.serving = running
+                # SageMaker's CurrentInstanceCount: instances in service, and those still draining before they go.
+                current = running + variant.fleet.stopping_count
+                if current != variant.reported_current:
                     self._record(
                         {
                             "kind": "instance_count",
@@ -195,10 +200,10 @@ class EndpointLife:
                             "account": self._account,
                             "endpoint": variant.endpoint,
                             "variant": variant.variant,
-                            "count": running,
+                            "count": current,
                         }
                     )
-                    variant.reported_running = running
+                    variant.reported_current = current
                 fleet = variant.fleet
                 if variant.activity is not None and not fleet.starting_count and not fleet.stopping_count:
                     self._finish_activity(variant, now)
