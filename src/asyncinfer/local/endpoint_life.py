@@ -167,6 +167,10 @@ class EndpointLife:
         """Everything that happens at the end of the emulated minute ``[end - 60, end)``."""
         with self._lock:
             self._follow_desired(end)
+            for variant in self._variants.values():
+                # Someone else set the emulator's count (a fault episode, an UpdateEndpoint): the fleet decides.
+                if self._emulator.stats(variant.endpoint)["instances"] != variant.serving:
+                    variant.serving = None
             self._advance(end)
             for variant in self._variants.values():
                 self._publish(variant, end - PERIOD_SECONDS)
