@@ -157,7 +157,10 @@ class EndpointLife:
                     logger.warning("endpoint life: %s minutes behind, skipping ahead", MAX_LAG_MINUTES)
                     minute = (math.floor(self.clock.now() / PERIOD_SECONDS) + 1) * PERIOD_SECONDS
                 continue
-            self._advance(now)
+            try:
+                self._advance(now)
+            except Exception:  # as above: an instance change is reported again at the next minute
+                logger.exception("endpoint life: instance changes could not be applied")
             wake = min([minute, *(c for v in self._variants.values() if (c := v.fleet.next_change()) is not None)])
             self.clock.wait(self._stop, max(wake - now, 0.0) + 0.001)
 
