@@ -108,8 +108,10 @@ def _alarms_in_alarm(target: Target, endpoint: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for page in target.client("cloudwatch").get_paginator("describe_alarms").paginate(StateValue="ALARM"):
         for alarm in page.get("MetricAlarms", []):
-            if alarm["AlarmName"].startswith(mine):
-                found[alarm["AlarmName"]] = alarm.get("StateReason", "")
+            name = alarm["AlarmName"]
+            # Target tracking's low alarm is in ALARM whenever the endpoint idles at its minimum: not news.
+            if name.startswith(mine) and not (name.startswith(mine[1]) and "-AlarmLow-" in name):
+                found[name] = alarm.get("StateReason", "")
     return found
 
 

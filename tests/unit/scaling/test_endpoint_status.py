@@ -93,7 +93,8 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
             {"MetricName": "HasBacklogWithoutCapacity", "Dimensions": dimensions, "Timestamp": stamp, "Value": 1.0},
         ],
     )
-    for name in ("deployed-HasBacklogWithoutCapacityAlarm-X", "other-stack-Alarm"):
+    low = f"TargetTracking-{RESOURCE}-AlarmLow-1234"
+    for name in ("deployed-HasBacklogWithoutCapacityAlarm-X", "other-stack-Alarm", low):
         cloudwatch.put_metric_alarm(
             AlarmName=name, Namespace="AWS/SageMaker", MetricName="HasBacklogWithoutCapacity", Statistic="Average",
             Period=60, EvaluationPeriods=2, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
@@ -107,7 +108,8 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
     assert (found.backlog, found.oldest_request_age_seconds, found.backlog_without_capacity) == (3.0, 150.0, True)
     assert found.activity is not None
     assert found.activity.status == "InProgress"
-    assert list(found.alarms) == ["deployed-HasBacklogWithoutCapacityAlarm-X"]  # only this stack's
+    # Only this stack's, and not target tracking's low alarm (in ALARM whenever the endpoint idles at its minimum).
+    assert list(found.alarms) == ["deployed-HasBacklogWithoutCapacityAlarm-X"]
     assert found.jobs == {"SUBMITTED": 3, "COMPLETED": 1, "FAILED": 1}
     assert found.first_instance_in is not None
     assert 230 < found.first_instance_in <= 240  # AWS's typical start-up (300 s) less the minute already past
