@@ -80,12 +80,17 @@ class FakeAsyncEndpoint:
             body = json.dumps({"message": message}).encode()
             return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, Body(body))  # type: ignore[arg-type]
         inference_id = headers["X-Amzn-SageMaker-Inference-Id"]
+        # As the service (and the local endpoint) names them: Filename and S3OutputPathExtension when given.
+        name = headers.get("X-Amzn-SageMaker-Filename") or f"{inference_id}.out"
+        extension = headers.get("X-Amzn-SageMaker-S3OutputPathExtension")
+        folder = f"{extension}/" if extension else ""
+        stem = name.split(".", 1)[0]
         return AWSResponse(
             request.url,
             202,
             {  # type: ignore[arg-type]
-                "X-Amzn-SageMaker-OutputLocation": f"s3://{OUTPUT_BUCKET}/output/{inference_id}.out",
-                "X-Amzn-SageMaker-FailureLocation": f"s3://{OUTPUT_BUCKET}/failure/{inference_id}.out",
+                "X-Amzn-SageMaker-OutputLocation": f"s3://{OUTPUT_BUCKET}/output/{folder}{name}",
+                "X-Amzn-SageMaker-FailureLocation": f"s3://{OUTPUT_BUCKET}/failure/{folder}{stem}-error.out",
                 "Content-Type": "application/json",
             },
             Body(json.dumps({"InferenceId": inference_id}).encode()),
@@ -170,6 +175,37 @@ class World:
             for message in batch:
                 events.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def deploy_outputs(world: World, stack_name: str) -> None:
+    """A CloudFormation stack in moto whose outputs name this world's resources, as a deployed stack's do (what
+    ``--stack-name`` reads), and the endpoint they name (DescribeEndpoint)."""
+    outputs = {
+        "InputBucketName": INPUT_BUCKET,
+        "OutputBucketName": OUTPUT_BUCKET,
+        "SuccessTopicArn": SUCCESS_TOPIC,
+        "ErrorTopicArn": ERROR_TOPIC,
+        "EndpointName": ENDPOINT_NAME,
+        "JobsTableName": world.table,
+        "EventBusName": world.bus,
+        "ResultsQueueUrl": world.results_queue_url,
+        "DeadLetterQueueUrl": world.results_queue_url,
+    }
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    sagemaker = boto3.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "x"})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT_NAME, EndpointConfigName="c")
 
 
 @dataclass

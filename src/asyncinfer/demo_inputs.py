@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from async_pipeline.user_metadata import CUSTOM_ATTRIBUTES_KEY, MAX_CUSTOM_ATTRIBUTES
 
 from asyncinfer.model import demo
 
 # Rejections and who rejects them: the model container (its status) or the submitter (before the endpoint).
-REJECTED = ("unparsable-csv", "too-many-features", "ragged-csv", "empty-file")
+REJECTED = ("unparsable-csv", "too-many-features", "ragged-csv", "empty-file", "bad-custom-attributes")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class DemoFile:
     body: bytes
     expected_status: str  # COMPLETED | FAILED
     why: str = ""
+    # Uploaded as x-amz-meta-*: every result event must carry it back; custom-attributes reaches the model.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 # Rows of a "large" valid file: over the 128,000 bytes InvokeEndpointAsync takes inline (about 120 bytes a row), so
@@ -30,21 +34,29 @@ def demo_files(n: int, seed: int = 0, reject_every: int = 10, large_every: int =
     catalogue = {r.name: r for r in demo.rejected_requests(seed)}
     files: list[DemoFile] = []
     for index in range(n):
+        metadata = {"batch": f"demo-{seed}", CUSTOM_ATTRIBUTES_KEY: f"file={index:05d}"}
         if reject_every and index % reject_every == reject_every - 1:
             kind = REJECTED[(index // reject_every) % len(REJECTED)]
+            name = f"rejected/{index:05d} {kind}.csv"
             if kind == "empty-file":
-                files.append(DemoFile(f"rejected/{index:05d} empty.csv", b"", "FAILED", "empty object"))
+                files.append(DemoFile(f"rejected/{index:05d} empty.csv", b"", "FAILED", "empty object", metadata))
+            elif kind == "bad-custom-attributes":
+                # A valid file whose custom-attributes CustomAttributes cannot take: refused before the endpoint.
+                too_long = {**metadata, CUSTOM_ATTRIBUTES_KEY: "x" * (MAX_CUSTOM_ATTRIBUTES + 1)}
+                body = demo.make_csv_payload(1, seed=seed + index)
+                files.append(DemoFile(name, body, "FAILED", "custom-attributes over 1,024 characters", too_long))
             else:
                 rejected = catalogue[kind]
-                files.append(DemoFile(f"rejected/{index:05d} {kind}.csv", rejected.body, "FAILED", rejected.why))
+                files.append(DemoFile(name, rejected.body, "FAILED", rejected.why, metadata))
         elif large_every and index % large_every == large_every - 1:
             name = f"large/{index:05d} gros échantillon.csv"
-            files.append(DemoFile(name, demo.make_csv_payload(LARGE_ROWS, seed=seed + index), "COMPLETED"))
+            body = demo.make_csv_payload(LARGE_ROWS, seed=seed + index)
+            files.append(DemoFile(name, body, "COMPLETED", metadata=metadata))
         else:
             rows = 1 + index % 5
             # Spaces and non-ASCII in keys, as users name files.
             name = f"valid/{index:05d} échantillon.csv" if index % 3 == 0 else f"valid/{index:05d}-sample.csv"
-            files.append(DemoFile(name, demo.make_csv_payload(rows, seed=seed + index), "COMPLETED"))
+            files.append(DemoFile(name, demo.make_csv_payload(rows, seed=seed + index), "COMPLETED", metadata=metadata))
     return files
 
 

@@ -1,8 +1,6 @@
-"""`asyncinfer deploy`: put the demo model where the template expects it, then `sam build` and `sam deploy`.
-
-The template's default ``ModelDataUrl`` is ``s3://sagemaker-<region>-<account>/async-inference-pipeline/
-model.tar.gz`` (the SageMaker SDK's conventional bucket). This uploads the demo artifact there, creating the bucket
-if needed (private, encrypted), unless the user passes their own ``ModelDataUrl``.
+"""`asyncinfer deploy` on AWS: upload the model under its content-addressed key, then `sam build` and `sam deploy`
+with that ``ModelDataUrl`` (model_artifacts.py says why content-addressed). The local stack's counterpart of
+`sam deploy` is asyncinfer.local.stack_update.
 """
 
 from __future__ import annotations
@@ -10,15 +8,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
+
+from asyncinfer import model_artifacts
 
 if TYPE_CHECKING:
     import boto3
-    from mypy_boto3_s3.literals import BucketLocationConstraintType
-
-MODEL_KEY = "async-inference-pipeline/model.tar.gz"
+    from mypy_boto3_s3 import S3Client
 
 
 class DeployError(RuntimeError):
@@ -27,53 +27,38 @@ class DeployError(RuntimeError):
 
 @dataclass(frozen=True)
 class Plan:
-    model_data_url: str
+    model_data_url: str | None  # None: the deployed one (sam deploy keeps a parameter it is not given)
     commands: list[list[str]]
 
 
-def default_model_location(session: boto3.Session) -> tuple[str, str]:
-    account = session.client("sts").get_caller_identity()["Account"]
-    return f"sagemaker-{session.region_name}-{account}", MODEL_KEY
+def account_of(session: boto3.Session) -> str:
+    return session.client("sts").get_caller_identity()["Account"]
 
 
-def upload_demo_model(session: boto3.Session, bucket: str, key: str) -> str:
-    """Train the demo model, upload its artifact; the bucket is created private and encrypted if missing."""
-    from botocore.exceptions import ClientError
-
+@contextmanager
+def model_artifact(model_file: Path | None) -> Iterator[Path]:
+    """``model_file``, or the demo model's artifact, trained now (byte-for-byte reproducible: deploying it again
+    finds it already uploaded and changes nothing)."""
+    if model_file is not None:
+        yield model_file
+        return
     from asyncinfer.model.demo import build_model_artifact
 
-    s3 = session.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError:
-        if session.region_name == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            region = cast("BucketLocationConstraintType", session.region_name)
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-        s3.put_public_access_block(
-            Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-        s3.put_bucket_encryption(
-            Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
-        )
     with tempfile.TemporaryDirectory() as scratch:
-        artifact = build_model_artifact(Path(scratch) / "model.tar.gz")
-        s3.upload_file(str(artifact), bucket, key)
-    return f"s3://{bucket}/{key}"
+        yield build_model_artifact(Path(scratch) / "model.tar.gz")
 
 
-def plan(stack_name: str, region: str, model_data_url: str, parameters: dict[str, str], template: Path) -> Plan:
-    overrides = {"ModelDataUrl": model_data_url, **parameters}
+def upload_model(s3: S3Client, region: str, account: str, artifact: Path) -> model_artifacts.Upload:
+    """Upload ``artifact`` under its content-addressed key in the account's SageMaker default bucket (created
+    private and encrypted if missing)."""
+    bucket = model_artifacts.default_bucket(region, account)
+    model_artifacts.ensure_bucket(s3, bucket, region, account)
+    return model_artifacts.upload_once(s3, artifact, bucket, account)
+
+
+def plan(stack_name: str, region: str, model_data_url: str | None, parameters: dict[str, str], template: Path) -> Plan:
+    # sam deploy gives CloudFormation UsePreviousValue for every parameter it is not given: the model stays.
+    overrides = {**({"ModelDataUrl": model_data_url} if model_data_url else {}), **parameters}
     return Plan(
         model_data_url=model_data_url,
         commands=[

@@ -7,6 +7,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from asyncinfer.job_results import cut
+
 if TYPE_CHECKING:
     from asyncinfer.results import Received
 
@@ -35,7 +37,7 @@ def normalize_reason(text: str, limit: int = 240) -> str:
     for pattern, replacement in _NOISE:
         text = pattern.sub(replacement, text)
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return cut(text, limit)
 
 
 @dataclass

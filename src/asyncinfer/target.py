@@ -63,6 +63,7 @@ class Target:
     endpoint_url: str | None = None  # None: real AWS with the default credential chain
     sagemaker_runtime_url: str | None = None
     lambda_url: str | None = None
+    state_dir: Path | None = None  # the local stack's state folder (None: a deployed stack)
     # The local stack's clock (local/time_scale.py): its CloudWatch timestamps and scaling times run time_scale times
     # faster than real time from time_anchor on. A deployed stack: real time.
     time_scale: float = 1.0
@@ -120,6 +121,7 @@ def local(state_dir: Path) -> Target:
         endpoint_url=state["aws_endpoint_url"],
         sagemaker_runtime_url=state["sagemaker_runtime_url"],
         lambda_url=state.get("lambda_url"),
+        state_dir=state_dir,
         time_scale=float(state.get("time_scale") or 1.0),
         time_anchor=state.get("time_anchor"),
         instance_start_seconds=state.get("instance_start_seconds"),

@@ -113,6 +113,25 @@ def test_submit_watch_and_jobs(detached: dict[str, str], tmp_path: Path) -> None
     assert status["jobs"] == {"COMPLETED": 1, "FAILED": 1}
 
 
+def test_submit_wait(detached: dict[str, str], tmp_path: Path) -> None:
+    """``submit --wait --output`` on the local stack: each result printed, outputs downloaded named after their
+    files, exit 3 for the one the model refuses. (``status`` is the same glue on any target: tests/unit and e2e.)"""
+    folder = tmp_path / "waited"
+    folder.mkdir()
+    (folder / "two rows.csv").write_bytes(demo.make_csv_payload(2))
+    (folder / "refused.csv").write_bytes(b"not,numbers,at,all,here,x\n")
+    out = tmp_path / "results"
+    waited = run(
+        "submit", str(folder), "--prefix", "w/", "--metadata", "owner=cli", "--wait", "--timeout", "60",
+        "--output", str(out), env=detached,
+    )  # fmt: skip
+    assert waited.returncode == 3, waited.stderr + waited.stdout
+    assert "1 completed, 1 failed, 0 without a result" in waited.stdout
+    assert "Received client error (415)" in waited.stdout
+    assert [p.name for p in (out / "waited").iterdir()] == ["two rows.csv.out"]
+    assert len((out / "waited" / "two rows.csv.out").read_text().split()) == 2
+
+
 def test_missing_file_is_one_line(detached: dict[str, str]) -> None:
     assert_one_line_error(run("submit", "/no/such/file.csv", env=detached), "no such file or folder: /no/such/file.csv")
 

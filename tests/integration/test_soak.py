@@ -35,6 +35,11 @@ def test_300_files_with_every_fault_on_each_end_once(tmp_path: Path) -> None:
     assert result.inputs == FILES + result.fault_counts.get("input-changed:overwrites", 0), summary
     assert result.lost == 0 and result.duplicates == 0 and result.contradictions == 0 and result.dangling == 0
     assert result.wrong_inputs == 0 and result.outputs_checked == result.completed, summary
+    # Every completed output is at the name derived from its input, every uploaded file's event has its metadata;
+    # and since outputs are named after the inference id, a repeated request leaves no orphan output.
+    assert result.misnamed == 0 and result.names_checked == result.completed, summary
+    assert result.without_metadata == 0 and result.metadata_checked > 0.9 * FILES, summary
+    assert result.orphan_outputs == 0, summary
     # Every input is accounted for: a terminal job with its one event, or a dead letter that says why.
     assert result.accounted == result.inputs, summary
     assert result.result_events == result.accounted - result.dead_lettered_inputs  # one each, none twice

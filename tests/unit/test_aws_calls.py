@@ -111,14 +111,17 @@ def test_duplicate_sns_delivery_costs_one_call_and_publishes_nothing(
     assert len(world.results()) == 1
 
 
-def test_a_file_rejected_before_the_endpoint_costs_five_calls(world: World, calls: CallCounter) -> None:
-    event = world.s3_event("incoming/empty.csv", b"")
+def test_an_empty_file_rejected_before_the_endpoint_costs_six_calls(world: World, calls: CallCounter) -> None:
+    """S3 refuses a range of an empty object without its metadata: a second, whole GetObject (0 bytes) reads it,
+    so that the failure event still carries the file's metadata."""
+    event = world.s3_event("incoming/empty.csv", b"", Metadata={"batch": "7"})
     assert submitter.lambda_handler(event, FakeLambdaContext()) == {"rejected": 1}
-    assert calls.take() == ["dynamodb:PutItem", "s3:GetObject", *FINISH]
+    assert calls.take() == ["dynamodb:PutItem", "s3:GetObject", "s3:GetObject", *FINISH]
     assert submitter.lambda_handler(copy.deepcopy(event), FakeLambdaContext()) == {"duplicate": 1}
     assert calls.take() == ["dynamodb:PutItem"]
     assert world.endpoint.calls == []
-    assert len(world.results()) == 1
+    [event_sent] = world.results()
+    assert event_sent["detail"]["metadata"] == {"batch": "7"}
 
 
 def test_test_events_cost_no_call(world: World, calls: CallCounter) -> None:

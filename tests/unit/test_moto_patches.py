@@ -204,7 +204,29 @@ def test_update_endpoint_is_accepted_without_registration_or_with_the_same_type(
         _register()
     arn = sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new")["EndpointArn"]
     endpoint = sagemaker.describe_endpoint(EndpointName="ep")
-    assert (endpoint["EndpointArn"], endpoint["EndpointConfigName"]) == (arn, "new")
+    # Updating until SageMaker's data plane (the emulator) has the new model; the new config is the pending one.
+    assert (endpoint["EndpointArn"], endpoint["EndpointStatus"]) == (arn, "Updating")
+    assert endpoint["PendingDeploymentSummary"]["EndpointConfigName"] == "new"
+    moto_patches.finish_endpoint_update("123456789012", REGION, "ep")
+    endpoint = sagemaker.describe_endpoint(EndpointName="ep")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", "new")
+    assert "PendingDeploymentSummary" not in endpoint
+
+
+def test_an_update_ends_in_service_or_rolls_back_and_none_starts_while_one_is_in_progress() -> None:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large", "new": "ml.m5.large"})
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new")
+    with pytest.raises(sagemaker.exceptions.ClientError, match="Cannot update in-progress endpoint"):
+        sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="old")
+    done = moto_patches.finish_endpoint_update("123456789012", REGION, "ep")
+    assert done == {"EndpointStatus": "InService", "EndpointConfigName": "new"}
+    # A failed update (the new model does not load) returns to the config it had, in service, with the reason.
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="old")
+    moto_patches.finish_endpoint_update("123456789012", REGION, "ep", "the model did not load")
+    endpoint = sagemaker.describe_endpoint(EndpointName="ep")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", "new")
+    assert endpoint["FailureReason"] == "the model did not load"
 
 
 def test_update_endpoint_refuses_an_unknown_config_and_resets_or_retains_the_desired_count() -> None:
@@ -217,8 +239,10 @@ def test_update_endpoint_refuses_an_unknown_config_and_resets_or_retains_the_des
     endpoint = sagemaker_backends["123456789012"][REGION].endpoints["ep"]
     endpoint.production_variants[0]["DesiredInstanceCount"] = 0  # as if scaled in to zero
     sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new", RetainAllVariantProperties=True)
+    moto_patches.finish_endpoint_update("123456789012", REGION, "ep")
     assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 0
     sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="old")
+    moto_patches.finish_endpoint_update("123456789012", REGION, "ep")
     assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 1
 
 

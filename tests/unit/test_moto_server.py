@@ -18,6 +18,8 @@ from asyncinfer.local.moto_process import MotoProcess
 from asyncinfer.local.moto_server import STATS_PATH, BoundedBody, operation_of
 from asyncinfer.local.ports import free_ports
 
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
@@ -91,6 +93,31 @@ def test_moto_keeps_metadata_keys_with_underscores_and_answers_heads_with_their_
     counts = json.loads(http_get(moto, STATS_PATH))
     assert counts["s3:HEAD object"]["requests"] >= 1
     assert counts["s3:PUT object"]["cpu_ms"] > 0
+
+
+def test_the_endpoint_emulator_ends_an_update_through_the_private_path(moto: MotoProcess) -> None:
+    from asyncinfer.local.endpoint.updates import report_to_moto
+
+    sagemaker = boto3.client("sagemaker", endpoint_url=moto.url, region_name="us-east-1")
+    sagemaker.create_model(ModelName="m", PrimaryContainer={"Image": "i"}, ExecutionRoleArn=ROLE)
+    for config in ("old", "new"):
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {"VariantName": "v", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+            ],
+        )
+    sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName="old")
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new")
+    finish = report_to_moto(moto.url, "123456789012", "us-east-1")
+    finish("ep", "the model did not load")
+    endpoint = sagemaker.describe_endpoint(EndpointName="ep")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", "old")
+    assert endpoint["FailureReason"] == "the model did not load"
+    sagemaker.update_endpoint(EndpointName="ep", EndpointConfigName="new")
+    finish("ep", None)
+    endpoint = sagemaker.describe_endpoint(EndpointName="ep")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", "new")
 
 
 def test_a_dead_moto_process_is_reported(tmp_path: Path) -> None:

@@ -94,3 +94,21 @@ def test_a_received_envelope_reads_back_through_the_accessors() -> None:
         result_events.from_envelope({**envelope, "source": "elsewhere"})
     with pytest.raises(ValueError, match="without a detail"):
         result_events.from_envelope({**envelope, "detail": None})
+
+
+def test_schema_1_1_adds_metadata_and_nothing_else() -> None:
+    """The sample envelope (events/) is valid; the 1.1 event is the 1.0 event plus ``metadata``, so a consumer of
+    1.0 reads it unchanged; 1.0 events stay valid."""
+    from tests.samples import load_event
+
+    envelope = load_event("result-event-completed.json")
+    validate_result_detail(envelope["detail"])
+    event = result_events.from_envelope(envelope)
+    assert event.metadata == {"custom-attributes": "trace=42", "owner": "ana"}
+    with_metadata = result_events.build(_job(metadata={"owner": "ana"})).detail
+    without = result_events.build(_job()).detail
+    assert with_metadata["schemaVersion"] == without["schemaVersion"] == "1.1"
+    assert {k: v for k, v in with_metadata.items() if k != "metadata"} == without
+    validate_result_detail({**without, "schemaVersion": "1.0"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_result_detail({**with_metadata, "metadata": {"owner": 7}})

@@ -16,6 +16,7 @@ from async_pipeline import inference_ids, result_events
 from async_pipeline.jobs import Job, JobStatus
 from async_pipeline.s3_events import encode_key
 from async_pipeline.s3_uris import format_uri
+from async_pipeline.submission import VERSION_GONE
 
 from asyncinfer import dead_letters, target
 from asyncinfer.dead_letters import DeadLetter
@@ -417,3 +418,88 @@ def test_staged_inputs_in_the_output_bucket_are_not_outputs(world: World) -> Non
     read = snapshot.read(stack, [], PREFIX, {}, {}, since)
     assert read.outputs == {format_uri(OUTPUT_BUCKET, "output/x.out")}
     assert judge(read).orphan_outputs == 1
+
+
+def _named(upload: Upload) -> str:
+    """The output's derived name: the input key's folder under output/, the inference id's first 28 digits."""
+    return format_uri(OUTPUT_BUCKET, f"output/soak/audit/{upload.inference_id[:28]}.out")
+
+
+def test_a_completed_output_away_from_its_derived_name_is_misnamed() -> None:
+    right, elsewhere, event_elsewhere, failed = (
+        _upload(n) for n in ("right.csv", "elsewhere.csv", "event-elsewhere.csv", "failed.csv")
+    )
+    uploads = [right, elsewhere, event_elsewhere, failed]
+    uuid_named = format_uri(OUTPUT_BUCKET, "output/2f4dcf85-01b8-418c-8c93-2b30fcdd1ab8.out")
+    jobs = [
+        _job(right, JobStatus.COMPLETED, _named(right)),
+        _job(elsewhere, JobStatus.COMPLETED, uuid_named),
+        _job(event_elsewhere, JobStatus.COMPLETED, _named(event_elsewhere)),
+        _job(failed, JobStatus.FAILED, failure_reason="ClientError: 415"),
+    ]
+    events = {
+        right.inference_id: [_event(right, "COMPLETED", _named(right), "e1")],
+        elsewhere.inference_id: [_event(elsewhere, "COMPLETED", uuid_named, "e2")],
+        event_elsewhere.inference_id: [_event(event_elsewhere, "COMPLETED", uuid_named, "e3")],
+        failed.inference_id: [_event(failed, "FAILED", None, "e4", "ClientError: 415")],
+    }
+    outputs = {_named(right), uuid_named, _named(event_elsewhere)}
+    base = _snapshot(uploads, jobs, events, outputs=outputs)
+    audit = judge(replace(base, output_path=f"s3://{OUTPUT_BUCKET}/output/"))
+    assert (audit.misnamed, audit.names_checked) == (2, 3)
+    assert _kinds(audit.violations) == ["2 misnamed outputs"]
+    assert any("elsewhere.csv" in e and "2f4dcf85" in e for e in audit.examples["misnamed outputs"])
+    # Without an S3OutputPath the names are not judged (and so not counted as checked).
+    assert judge(base).names_checked == 0
+
+
+def test_an_event_without_its_files_metadata_is_a_violation() -> None:
+    metadata = {"batch": "7", "custom-attributes": "file=1"}
+    kept, dropped, altered, gone, unchecked = (
+        replace(_upload(n), metadata=None if n == "unchecked.csv" else metadata)
+        for n in ("kept.csv", "dropped.csv", "altered.csv", "gone.csv", "unchecked.csv")
+    )
+    uploads = [kept, dropped, altered, gone, unchecked]
+    output = {u.inference_id: _output(u) for u in uploads}
+    jobs = [_job(u, JobStatus.COMPLETED, output[u.inference_id]) for u in (kept, dropped, altered, unchecked)]
+    jobs.append(_job(gone, JobStatus.FAILED, failure_reason=VERSION_GONE))
+
+    def event(upload: Upload, meta: dict[str, str] | None, event_id: str) -> ReceivedEvent:
+        if upload is gone:
+            return replace(_event(upload, "FAILED", None, event_id, VERSION_GONE), metadata=meta)
+        return replace(_event(upload, "COMPLETED", output[upload.inference_id], event_id), metadata=meta)
+
+    events = {
+        kept.inference_id: [event(kept, metadata, "e1")],
+        dropped.inference_id: [event(dropped, None, "e2")],
+        altered.inference_id: [event(altered, {"batch": "7"}, "e3")],
+        gone.inference_id: [event(gone, None, "e4")],  # read before it could be: no metadata is right
+        unchecked.inference_id: [event(unchecked, None, "e5")],
+    }
+    audit = judge(_snapshot(uploads, jobs, events, outputs=set(output.values())))
+    assert (audit.without_metadata, audit.metadata_checked) == (2, 4)
+    assert _kinds(audit.violations) == ["2 events without their file's metadata"]
+    # The same run with the metadata carried back keeps its promise.
+    events[dropped.inference_id] = [event(dropped, metadata, "e2")]
+    events[altered.inference_id] = [event(altered, metadata, "e3")]
+    assert judge(_snapshot(uploads, jobs, events, outputs=set(output.values()))).violations == []
+
+
+def test_received_events_carry_their_metadata() -> None:
+    detail = {
+        "schemaVersion": "1.1",
+        "inferenceId": "abc",
+        "status": "COMPLETED",
+        "endpointName": "e",
+        "inputLocation": "s3://b/k",
+        "outputLocation": "s3://o/output/k.out",
+        "receivedTime": None,
+        "completedTime": None,
+        "durationMs": None,
+        "metadata": {"batch": "7"},
+    }
+    body = json.dumps(
+        {"id": "1", "source": result_events.SOURCE, "detail-type": "Inference Completed", "detail": detail}
+    )
+    received = received_event(body, 1.0)
+    assert received is not None and received.metadata == {"batch": "7"}

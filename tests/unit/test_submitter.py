@@ -30,7 +30,11 @@ def _inference_id(event: dict[str, Any], index: int = 0) -> str:
 
 
 def test_sample_event_submits_decoded_key_once(world: World, lambda_context: FakeLambdaContext) -> None:
-    event = world.s3_event("incoming/daily report € + 50%.csv", b"1.0,2.0,3.0,4.0\n")
+    event = world.s3_event(
+        "incoming/daily report € + 50%.csv",
+        b"1.0,2.0,3.0,4.0\n",
+        Metadata={"custom-attributes": "trace=abc; user=7", "batch": "2026-12"},
+    )
     result = submitter.lambda_handler(event, lambda_context)
     assert result == {"submitted": 1}
     [call] = world.endpoint.calls
@@ -44,12 +48,18 @@ def test_sample_event_submits_decoded_key_once(world: World, lambda_context: Fak
     assert call["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "900"
     inference_id = _inference_id(event)
     assert call["X-Amzn-SageMaker-Inference-Id"] == inference_id
+    # The designated metadata key, verbatim; outputs under the input's folder, named after the inference id.
+    assert call["X-Amzn-SageMaker-Custom-Attributes"] == "trace=abc; user=7"
+    assert call["X-Amzn-SageMaker-S3OutputPathExtension"] == "incoming"
+    assert call["X-Amzn-SageMaker-Filename"] == f"{inference_id[:28]}.out"
     job = world.job(inference_id)
     assert job is not None and job["status"] == "SUBMITTED"
     # The job keeps the user's own object: bucket, key and version.
     assert job["inputLocation"] == "s3://async-pipeline-input-example/incoming/daily report € + 50%.csv"
     assert job["objectVersion"] == event["Records"][0]["s3"]["object"]["versionId"]
-    assert job["outputLocation"].endswith(f"{inference_id}.out") and "leaseExpiresAt" not in job
+    assert job["outputLocation"] == f"s3://{OUTPUT_BUCKET}/output/incoming/{inference_id[:28]}.out"
+    assert "leaseExpiresAt" not in job
+    assert job["metadata"] == {"custom-attributes": "trace=abc; user=7", "batch": "2026-12"}
     assert world.results() == []  # nothing is published until the endpoint answers
 
 

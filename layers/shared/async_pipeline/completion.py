@@ -17,6 +17,7 @@ from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.notifications import InferenceNotification, MalformedNotification, TestNotification
 from async_pipeline.result_events import ResultEvent
 from async_pipeline.sns_events import SnsRecord
+from async_pipeline.user_metadata import MetadataSource
 
 
 class Publisher(Protocol):
@@ -43,37 +44,52 @@ class RejectedNotification(ValueError):
 
 
 def finalize(
-    store: JobStore, publisher: Publisher, inference_id: str, terminal: Terminal, clock: Clock
+    store: JobStore,
+    publisher: Publisher,
+    inference_id: str,
+    terminal: Terminal,
+    clock: Clock,
+    metadata: MetadataSource | None = None,
 ) -> CompletionOutcome:
-    """Move a job to its terminal state and publish its event once, whatever was delivered before."""
+    """Move a job to its terminal state and publish its event once, whatever was delivered before.
+
+    ``metadata`` reads the input's user metadata when the record lacks it (its submitter never confirmed)."""
     result = store.finish(inference_id, terminal, publish_lease_until_ms=clock.deadline_ms, now_s=clock.now_s())
     if result.transitioned:
-        return CompletionOutcome(
-            CompletionAction.RECORDED, inference_id, result.job.status, _publish(store, publisher, result.job, clock)
-        )
+        event = _publish(store, publisher, result.job, clock, metadata)
+        return CompletionOutcome(CompletionAction.RECORDED, inference_id, result.job.status, event)
     if result.owes_event(clock.now_ms()):
-        return publish_owed(store, publisher, result.job, clock)
+        return publish_owed(store, publisher, result.job, clock, metadata)
     return CompletionOutcome(CompletionAction.DUPLICATE, inference_id, result.job.status)
 
 
-def publish_owed(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> CompletionOutcome:
+def publish_owed(
+    store: JobStore, publisher: Publisher, job: Job, clock: Clock, metadata: MetadataSource | None = None
+) -> CompletionOutcome:
     """Publish the event of a job finished by an invocation that died before publishing."""
     taken = store.take_publish_lease(job.inference_id, lease_until_ms=clock.deadline_ms, now_ms=clock.now_ms())
     if taken is None:
         return CompletionOutcome(CompletionAction.DUPLICATE, job.inference_id, job.status)
     return CompletionOutcome(
-        CompletionAction.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock)
+        CompletionAction.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock, metadata)
     )
 
 
-def _publish(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> ResultEvent:
+def _publish(
+    store: JobStore, publisher: Publisher, job: Job, clock: Clock, metadata: MetadataSource | None
+) -> ResultEvent:
+    read = None
+    if job.metadata is None and metadata is not None:
+        # The submitter never confirmed this job (crashed after the endpoint call, or lost the race to this
+        # notification): one HeadObject, so that the event still carries the file's metadata.
+        read = job.metadata = metadata.metadata_of(job)
     event = result_events.build(job)
     try:
         publisher.publish(event)
     except Exception:
         store.release_publish_lease(job.inference_id)
         raise
-    store.clear_event_pending(job.inference_id, published_at=clock.now_iso())
+    store.clear_event_pending(job.inference_id, published_at=clock.now_iso(), metadata=read)
     return event
 
 
@@ -98,7 +114,13 @@ def terminal_from(notification: InferenceNotification, clock: Clock) -> Terminal
 
 
 def complete_record(
-    record: SnsRecord, *, expected_topic_arn: str, store: JobStore, publisher: Publisher, clock: Clock
+    record: SnsRecord,
+    *,
+    expected_topic_arn: str,
+    store: JobStore,
+    publisher: Publisher,
+    clock: Clock,
+    metadata: MetadataSource | None = None,
 ) -> CompletionOutcome:
     """One SNS record from the success or error topic."""
     if record.topic_arn != expected_topic_arn:
@@ -111,7 +133,7 @@ def complete_record(
         raise RejectedNotification(f"message {record.message_id}: {exc}") from exc
     if isinstance(parsed, TestNotification):
         return CompletionOutcome(CompletionAction.TEST_NOTIFICATION)
-    return finalize(store, publisher, parsed.inference_id, terminal_from(parsed, clock), clock)
+    return finalize(store, publisher, parsed.inference_id, terminal_from(parsed, clock), clock, metadata)
 
 
 def complete_event(
@@ -121,6 +143,7 @@ def complete_event(
     store: Callable[[], JobStore],
     publisher: Callable[[], Publisher],
     clock: Clock,
+    metadata: Callable[[], MetadataSource] | None = None,
 ) -> BatchReport[CompletionOutcome]:
     """Handle every record of an SNS event; failures are collected, not raised, so every record gets its turn.
 
@@ -137,7 +160,12 @@ def complete_event(
         try:
             record = sns_events.parse_record(raw)
             outcome = complete_record(
-                record, expected_topic_arn=expected_topic_arn, store=store(), publisher=publisher(), clock=clock
+                record,
+                expected_topic_arn=expected_topic_arn,
+                store=store(),
+                publisher=publisher(),
+                clock=clock,
+                metadata=metadata() if metadata is not None else None,
             )
         except Exception as exc:  # one record's surprise must not cost the others their turn
             report.failures.append(RecordFailure(f"{type(exc).__name__}: {exc}", index, exc))

@@ -47,6 +47,7 @@ class Job:
     version_source: str | None = None
     object_version: str | None = None  # the version id / sequencer / ETag the inference id was derived from
     object_size: int | None = None
+    metadata: dict[str, str] | None = None  # the input version's user metadata (x-amz-meta-*), once read
     output_location: str | None = None
     failure_location: str | None = None
     failure_reason: str | None = None
@@ -144,6 +145,7 @@ class Terminal:
     # Locations known from the request (the job) win over what a notification may omit.
     endpoint_name: str | None = field(default=None, metadata={_KEEP_EXISTING: True})
     input_location: str | None = field(default=None, metadata={_KEEP_EXISTING: True})
+    metadata: dict[str, str] | None = field(default=None, metadata={_KEEP_EXISTING: True})
 
     def job_fields(self) -> dict[str, Any]:
         """The fields as :class:`Job` keyword arguments (``status`` included)."""
@@ -258,9 +260,17 @@ class JobStore:
         )
 
     def mark_submitted(
-        self, job: Job, *, output_location: str | None, failure_location: str | None, submitted_at: str, now_s: float
+        self,
+        job: Job,
+        *,
+        output_location: str | None,
+        failure_location: str | None,
+        submitted_at: str,
+        now_s: float,
+        metadata: Mapping[str, str] | None = None,
     ) -> bool:
-        """SUBMITTING → SUBMITTED. False when a notification already finished the job (fast endpoints)."""
+        """SUBMITTING → SUBMITTED, with the input's user metadata. False when a notification already finished the
+        job (fast endpoints; its event then carries the metadata read by :mod:`async_pipeline.user_metadata`)."""
         values: dict[str, AttributeValueTypeDef] = {
             ":submitted": {"S": JobStatus.SUBMITTED},
             ":submitting": {"S": JobStatus.SUBMITTING},
@@ -273,6 +283,9 @@ class JobStore:
             if value:
                 sets.append(f"{attr} = :{attr}")
                 values[f":{attr}"] = {"S": value}
+        if metadata is not None:
+            sets.append("metadata = :metadata")
+            values[":metadata"] = _serializer.serialize(dict(metadata))
         written = conditionally(
             lambda: self._client.update_item(
                 TableName=self._table,
@@ -380,14 +393,22 @@ class JobStore:
             )
         )
 
-    def clear_event_pending(self, inference_id: str, *, published_at: str) -> None:
+    def clear_event_pending(
+        self, inference_id: str, *, published_at: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """The event is on the bus. ``metadata``, when the event had to read it, is kept on the record too."""
+        sets = ["eventPublishedAt = :at"]
+        values: dict[str, AttributeValueTypeDef] = {":at": {"S": published_at}, ":true": {"BOOL": True}}
+        if metadata is not None:
+            sets.append("metadata = if_not_exists(metadata, :metadata)")
+            values[":metadata"] = _serializer.serialize(dict(metadata))
         # A refusal means another delivery cleared it first: the event is on the bus, which is all that matters.
         conditionally(
             lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
-                UpdateExpression="SET eventPublishedAt = :at REMOVE eventPending, publishLeaseUntil",
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE eventPending, publishLeaseUntil",
                 ConditionExpression="eventPending = :true",
-                ExpressionAttributeValues={":at": {"S": published_at}, ":true": {"BOOL": True}},
+                ExpressionAttributeValues=values,
             )
         )

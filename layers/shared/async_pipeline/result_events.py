@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "async-inference-pipeline"
-SCHEMA_VERSION = "1.0"
+# 1.1 added ``metadata`` (additive: a 1.0 consumer reads 1.1 events unchanged). Fields are added, never removed or
+# retyped, within a major version.
+SCHEMA_VERSION = "1.1"
 DETAIL_TYPES = {JobStatus.COMPLETED: "Inference Completed", JobStatus.FAILED: "Inference Failed"}
 # PutEvents takes entries up to 256 KB; leave room for the envelope before dropping an embedded response.
 MAX_DETAIL_BYTES = 250_000
@@ -52,6 +54,13 @@ class ResultEvent:
     @property
     def failure_reason(self) -> str | None:
         return _optional_str(self.detail.get("failureReason"))
+
+    @property
+    def metadata(self) -> dict[str, str] | None:
+        """The input's user metadata (``x-amz-meta-*``, keys without the prefix); None when the pipeline could not
+        read it (the version was gone before it was read, or the job was first seen in a notification)."""
+        value = self.detail.get("metadata")
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
 
     def to_entry(self, bus_name: str) -> PutEventsRequestEntryTypeDef:
         return {
@@ -90,6 +99,8 @@ def build(job: Job) -> ResultEvent:
         "completedTime": job.completed_time,
         "durationMs": job.duration_ms,
     }
+    if job.metadata is not None:
+        detail["metadata"] = job.metadata
     if job.status is JobStatus.COMPLETED:
         detail["outputLocation"] = job.output_location
     else:

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from async_pipeline import completion, content_types, inference_ids, s3_events, staging
+from async_pipeline import completion, content_types, inference_ids, output_names, s3_events, staging, user_metadata
 from async_pipeline.batch_reports import BatchReport, RecordFailure
 from async_pipeline.clock import Clock
 from async_pipeline.completion import Publisher
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.s3_events import S3ObjectCreated
 from async_pipeline.staging import StagingPlace
+from async_pipeline.user_metadata import MetadataSource
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -68,11 +69,13 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class InputObject:
-    """What one ranged GetObject of the version tells: its size, its type, and its bytes when they go inline."""
+    """What one ranged GetObject of the version tells: its size, its type, its user metadata, and its bytes when
+    they go inline."""
 
     size: int
     content_type: str | None
     body: bytes | None
+    metadata: dict[str, str]
 
 
 def total_size(content_range: str | None, content_length: int | None) -> int:
@@ -118,18 +121,26 @@ def _reading_input(operation: str, obj: S3ObjectCreated) -> Iterator[None]:
         raise TransientFailure(f"{operation} {obj.uri}: {exc}") from exc
 
 
-_GONE = "the input object (this version) no longer exists"
+# Public: the soak's audit tells a version gone before it was read (so no metadata is known) by this reason.
+VERSION_GONE = "the input object (this version) no longer exists"
 
 
 class Submitter:
     def __init__(
-        self, settings: Settings, store: JobStore, s3: S3Client, runtime: SageMakerRuntimeClient, publisher: Publisher
+        self,
+        settings: Settings,
+        store: JobStore,
+        s3: S3Client,
+        runtime: SageMakerRuntimeClient,
+        publisher: Publisher,
+        metadata: MetadataSource | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._s3 = s3
         self._runtime = runtime
         self._publisher = publisher
+        self._metadata = metadata  # for an owed event whose record lacks the metadata
 
     def submit(self, obj: S3ObjectCreated, clock: Clock) -> SubmissionOutcome:
         identity = inference_ids.identify(obj)
@@ -155,15 +166,17 @@ class Submitter:
             raise
         if isinstance(accepted, SubmissionOutcome):
             return accepted
+        response, metadata = accepted
         # The endpoint has the request. Whatever happens to the confirmation, the claim must not be released:
         # a retry would invoke a second time. An unconfirmed SUBMITTING job is finished by its notification.
         try:
             self._store.mark_submitted(
                 job,
-                output_location=accepted.get("OutputLocation"),
-                failure_location=accepted.get("FailureLocation"),
+                output_location=response.get("OutputLocation"),
+                failure_location=response.get("FailureLocation"),
                 submitted_at=clock.now_iso(),
                 now_s=clock.now_s(),
+                metadata=metadata,
             )
         except (ClientError, BotoCoreError) as exc:
             return SubmissionOutcome(
@@ -173,7 +186,7 @@ class Submitter:
 
     def _already_claimed(self, obj: S3ObjectCreated, existing: Job, clock: Clock) -> SubmissionOutcome:
         if existing.owes_event(clock.now_ms()):
-            completion.publish_owed(self._store, self._publisher, existing, clock)
+            completion.publish_owed(self._store, self._publisher, existing, clock, self._metadata)
             return SubmissionOutcome(
                 SubmissionAction.REPUBLISHED, obj.uri, existing.inference_id, existing.failure_reason
             )
@@ -183,30 +196,46 @@ class Submitter:
             SubmissionAction.DUPLICATE, obj.uri, existing.inference_id, f"already {existing.status}"
         )
 
-    def _invoke_claimed(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> SubmissionOutcome | Mapping[str, Any]:
-        """Call the endpoint for a claimed job: its response, or the outcome of a rejection."""
+    def _invoke_claimed(
+        self, obj: S3ObjectCreated, job: Job, clock: Clock
+    ) -> SubmissionOutcome | tuple[Mapping[str, Any], dict[str, str]]:
+        """Call the endpoint for a claimed job: its response and the input's user metadata, or the outcome of a
+        rejection."""
         try:
             with _reading_input("GetObject", obj):
                 source = self._read(obj)
         except _VersionGone:
-            return self._reject(obj, job, _GONE, clock)
+            return self._reject(obj, job, VERSION_GONE, clock)
+
+        def reject(reason: str) -> SubmissionOutcome:
+            return self._reject(obj, job, reason, clock, source.metadata)
 
         if source.size == 0:
-            return self._reject(obj, job, "the input object is empty (0 bytes); the endpoint needs a payload", clock)
+            return reject("the input object is empty (0 bytes); the endpoint needs a payload")
         if source.size > MAX_INPUT_BYTES:
-            return self._reject(
-                obj, job, f"the input object is {source.size} bytes; InvokeEndpointAsync takes at most 1 GB", clock
-            )
+            return reject(f"the input object is {source.size} bytes; InvokeEndpointAsync takes at most 1 GB")
+        try:
+            attributes = user_metadata.custom_attributes(source.metadata)
+        except user_metadata.InvalidCustomAttributes as exc:
+            return reject(str(exc))
         content_type, _source = content_types.choose(source.content_type, obj.key, self._settings.default_content_type)
         request: InvokeEndpointAsyncInputTypeDef = {
             "EndpointName": self._settings.endpoint_name,
             "ContentType": content_type,
             "InferenceId": job.inference_id,
+            # Outputs and failures under the input's folder, named after the inference id: a second call for the
+            # same job (a retry after a crash) writes the same objects, never an orphan beside them.
+            "Filename": output_names.filename_for(job.inference_id),
         }
+        extension = output_names.path_extension_for(obj.key)
+        if extension:
+            request["S3OutputPathExtension"] = extension
+        if attributes is not None:
+            request["CustomAttributes"] = attributes
         if source.body is not None:
             request["Body"] = source.body
         else:
-            staged = self._stage(obj, job, clock)
+            staged = self._stage(obj, job, clock, source.metadata)
             if isinstance(staged, SubmissionOutcome):
                 return staged
             request["InputLocation"] = staged
@@ -219,31 +248,34 @@ class Submitter:
         try:
             response: Mapping[str, Any] = self._runtime.invoke_endpoint_async(**request)
         except ParamValidationError as exc:  # the request breaks the API's constraints: retrying cannot help
-            return self._reject(obj, job, f"InvokeEndpointAsync cannot take this request: {exc}", clock)
+            return reject(f"InvokeEndpointAsync cannot take this request: {exc}")
         except ClientError as exc:
             code, message = _error_code(exc), _error_message(exc)
             # A missing endpoint is an environment problem (being created, wrong name): retry, then dead-letter.
             if code == "ValidationError" and "not found" not in message.lower():
-                return self._reject(obj, job, f"InvokeEndpointAsync rejected the request: {message}", clock)
+                return reject(f"InvokeEndpointAsync rejected the request: {message}")
             raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {code} {message}") from exc
         except BotoCoreError as exc:
             raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {exc}") from exc
-        return response
+        return response, source.metadata
 
     def _read(self, obj: S3ObjectCreated) -> InputObject:
-        """One GetObject of the exact version (its first MAX_INLINE_BYTES bytes): size, type, and the bytes when
-        the whole object fits inline. Without a version id, only if the key still has the event's ETag."""
-        params: GetObjectRequestTypeDef = {"Bucket": obj.bucket, "Key": obj.key, "Range": _FIRST_BYTES}
+        """One GetObject of the exact version (its first MAX_INLINE_BYTES bytes): size, type, user metadata, and
+        the bytes when the whole object fits inline. Without a version id, only if the key still has the event's ETag.
+        """
+        whole: GetObjectRequestTypeDef = {"Bucket": obj.bucket, "Key": obj.key}
         if obj.version_id:
-            params["VersionId"] = obj.version_id
+            whole["VersionId"] = obj.version_id
         elif obj.etag:
-            params["IfMatch"] = s3_events.quoted_etag(obj.etag)
+            whole["IfMatch"] = s3_events.quoted_etag(obj.etag)
+        params: GetObjectRequestTypeDef = {**whole, "Range": _FIRST_BYTES}
         try:
             response = self._s3.get_object(**params)
         except ClientError as exc:
-            if _error_code(exc) in _EMPTY_OBJECT:
-                return InputObject(0, None, b"")
-            raise
+            if _error_code(exc) not in _EMPTY_OBJECT:
+                raise
+            # An empty object refuses any range, and the refusal carries no metadata: read it whole (0 bytes).
+            response = self._s3.get_object(**whole)
         stream = response["Body"]
         try:
             size = total_size(response.get("ContentRange"), response.get("ContentLength"))
@@ -252,9 +284,9 @@ class Submitter:
             stream.close()
         if body is not None and len(body) != size:
             raise TransientFailure(f"GetObject {obj.uri}: read {len(body)} of {size} bytes")
-        return InputObject(size, response.get("ContentType"), body)
+        return InputObject(size, response.get("ContentType"), body, dict(response.get("Metadata") or {}))
 
-    def _stage(self, obj: S3ObjectCreated, job: Job, clock: Clock) -> str | SubmissionOutcome:
+    def _stage(self, obj: S3ObjectCreated, job: Job, clock: Clock, metadata: dict[str, str]) -> str | SubmissionOutcome:
         """The staged copy's URI (the same key on every attempt: a retry after a crash copies the same bytes again),
         or the outcome of a rejection when the version vanished meanwhile."""
         place = self._settings.staging
@@ -272,9 +304,11 @@ class Submitter:
                     etag=obj.etag,
                 )
         except _VersionGone:
-            return self._reject(obj, job, _GONE, clock)
+            return self._reject(obj, job, VERSION_GONE, clock, metadata)
 
-    def _reject(self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock) -> SubmissionOutcome:
+    def _reject(
+        self, obj: S3ObjectCreated, job: Job, reason: str, clock: Clock, metadata: dict[str, str] | None = None
+    ) -> SubmissionOutcome:
         terminal = Terminal(
             status=JobStatus.FAILED,
             completed_time=clock.now_iso(),
@@ -283,6 +317,7 @@ class Submitter:
             duration_ms=None,
             endpoint_name=self._settings.endpoint_name,
             input_location=obj.uri,
+            metadata=metadata,
         )
         completion.finalize(self._store, self._publisher, job.inference_id, terminal, clock)
         return SubmissionOutcome(SubmissionAction.REJECTED, obj.uri, job.inference_id, reason)

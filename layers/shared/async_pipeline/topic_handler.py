@@ -42,6 +42,7 @@ def build(topic_variable: str) -> Handler:
             store=wiring.job_store,
             publisher=wiring.publisher,
             clock=clock,
+            metadata=wiring.version_metadata,
         )
         for outcome in report.outcomes:
             logger.info(

@@ -35,11 +35,12 @@ def state_dir() -> Path:
 @contextmanager
 def errors() -> Iterator[None]:
     """Known failures become one line on stderr and exit status 1."""
+    from async_pipeline.inference_ids import MissingObjectVersion
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
-    except (StackError, uploads.MissingPath) as exc:
+    except (StackError, uploads.MissingPath, MissingObjectVersion) as exc:
         raise click.ClickException(str(exc)) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
@@ -53,13 +54,13 @@ def target_of(ctx: click.Context) -> target.Target:
     return target.resolve(ctx.obj["stack_name"], ctx.obj["region"], state_dir())
 
 
-def key_values(parameters: tuple[str, ...]) -> dict[str, str]:
-    """``--parameter KEY=VALUE`` options as a mapping."""
+def key_values(parameters: tuple[str, ...], option: str = "--parameter") -> dict[str, str]:
+    """``--parameter KEY=VALUE`` (or another ``option``'s) values as a mapping."""
     overrides = {}
     for item in parameters:
         key, sep, value = item.partition("=")
         if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--parameter")
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
         overrides[key] = value
     return overrides
 

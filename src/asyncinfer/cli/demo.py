@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from asyncinfer import endpoint_status, target
+from asyncinfer import endpoint_status, target, uploads
 from asyncinfer.cli.app import errors
 from asyncinfer.cli.display import (
     console,
@@ -24,7 +24,7 @@ from asyncinfer.cli.display import (
     results_table,
     stack_table,
     summary_table,
-    upload_showing_progress,
+    upload_items_showing_progress,
 )
 from asyncinfer.cli.local import local_config, timed, with_local_options, with_time_options
 from asyncinfer.local.stack import RunningStack, StackError
@@ -108,13 +108,18 @@ def demo(
             files = demo_inputs.demo_files(count)
             with tempfile.TemporaryDirectory() as scratch:
                 folder = Path(scratch) / "demo"
-                demo_inputs.write(files, folder)
-                done = upload_showing_progress(stack, [folder], "")
+                paths = demo_inputs.write(files, folder)
+                # Each file with its own metadata (custom-attributes goes to the model): every event brings it back.
+                items = [
+                    uploads.Upload(path, f"demo/{file.name}", len(file.body), metadata=file.metadata)
+                    for path, file in zip(paths, files, strict=True)
+                ]
+                done = upload_items_showing_progress(stack, items)
             uploaded = {item.key: item.uploaded_at for item in done}
             summary, received = follow_showing_progress(
                 stack, count, timeout, uploaded, show=False, endpoint_line=endpoint_line_of(stack)
             )
-            console.print(results_table(received))
+            console.print(results_table(stack, received, "demo/"))
             console.print(summary_table(summary, f"{count} files through the local pipeline"))
             expected_failed = sum(1 for f in files if f.expected_status == "FAILED")
             if summary.total != count:

@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from async_pipeline.jobs import Job, JobStatus
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from asyncinfer import target, uploads
+from asyncinfer import job_results, job_waits, target, uploads
 from asyncinfer.result_summary import Summary
 from asyncinfer.results import Received, ResultFollower, follow
 
@@ -31,8 +32,13 @@ def progress() -> Progress:
     )
 
 
-def upload_showing_progress(stack: target.Target, paths: list[Path], prefix: str) -> list[uploads.Upload]:
-    items = uploads.collect(paths, prefix)
+def upload_showing_progress(
+    stack: target.Target, paths: list[Path], prefix: str, metadata: Mapping[str, str] | None = None
+) -> list[uploads.Upload]:
+    return upload_items_showing_progress(stack, uploads.collect(paths, prefix, metadata))
+
+
+def upload_items_showing_progress(stack: target.Target, items: list[uploads.Upload]) -> list[uploads.Upload]:
     with progress() as bar:
         task = bar.add_task("uploading", total=len(items))
         return uploads.upload(stack, items, lambda _: bar.advance(task))
@@ -106,6 +112,41 @@ def follow_showing_progress(
         return follow(follower, expect, timeout, uploaded, on_result)
 
 
+def result_line(stack: target.Target, job: Job, name: str, saved: Path | None = None) -> str:
+    """One finished job as ``submit --wait`` prints it: status, file, the prediction itself or the whole reason."""
+    if job.status is JobStatus.COMPLETED:
+        data, source = job_results.prediction(
+            stack.client("s3"), job.response_content, job.response_encoding, job.output_location
+        )
+        answer = job_results.shown(data) if data is not None else f"({source})"
+        line = f"[green]COMPLETED[/] {name}  [bold]{answer}[/]  {job.output_location}"
+        return line + (f"  → {saved}" if saved is not None else "")
+    return f"[red]FAILED[/]    {name}  {job.failure_reason or 'unknown'}"
+
+
+def wait_showing_progress(
+    stack: target.Target, done: list[uploads.Upload], prefix: str, timeout: float, output: Path | None
+) -> job_waits.WaitResult:
+    """Wait for these uploads' jobs with a progress bar, printing each result as it arrives; with ``output``,
+    download each completed output there, named after its input file."""
+    bucket = stack.outputs["InputBucketName"]
+    by_id = {item.inference_id(bucket): item for item in done}
+    with progress() as bar:
+        task = bar.add_task("results", total=len(by_id))
+
+        def on_result(job: Job) -> None:
+            item = by_id[job.inference_id]
+            saved = None
+            if output is not None and job.status is JobStatus.COMPLETED and job.output_location:
+                saved = job_results.download(
+                    stack.client("s3"), job.output_location, output / job_results.local_name(item.key, prefix)
+                )
+            bar.console.print(result_line(stack, job, item.key, saved), soft_wrap=True, highlight=False)
+            bar.advance(task)
+
+        return job_waits.wait(stack, list(by_id), timeout, on_result)
+
+
 def stack_table(running: RunningStack) -> Table:
     assert running.stack is not None
     table = Table(title=f"local stack {running.stack.stack_name}", show_header=False)
@@ -125,7 +166,7 @@ def summary_table(summary: Summary, title: str) -> Table:
     table.add_row("completed", str(summary.completed))
     table.add_row("failed", str(summary.failed))
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
-        table.add_row(f"  {count} x", reason[:110])
+        table.add_row(f"  {count} x", reason)  # whole: the column folds
     for key, label in (("latencyP50Seconds", "latency p50"), ("latencyP95Seconds", "latency p95")):
         if figures[key] is not None:
             table.add_row(label, f"{figures[key]:.2f} s (upload → result event)")
@@ -134,16 +175,37 @@ def summary_table(summary: Summary, title: str) -> Table:
     return table
 
 
-def results_table(received: list[Received]) -> Table:
+def results_table(stack: target.Target, received: list[Received], prefix: str = "") -> Table:
+    """Every result: the file, what came back of its metadata, the prediction itself (embedded response, else the
+    output object's first bytes) and where its output is named after it, or the whole failure reason (folded,
+    never cut)."""
+    s3 = stack.client("s3")
     table = Table(title="every result")
-    for column in ("file", "status", "ms", "output / reason"):
+    for column in ("file", "status", "ms", "metadata", "prediction / reason", "output"):
         table.add_column(column, overflow="fold")
     for item in sorted(received, key=lambda r: r.input_key):
         detail = item.event.detail
-        outcome = detail.get("outputLocation") if item.status == "COMPLETED" else detail.get("failureReason")
-        style = "green" if item.status == "COMPLETED" else "red"
+        metadata = item.event.metadata
+        shown_metadata = (
+            ", ".join(f"{k}={job_results.cut(v, 24)}" for k, v in sorted(metadata.items())) if metadata else ""
+        )
+        if item.status == "COMPLETED":
+            response = detail.get("inferenceResponse") or {}
+            data, source = job_results.prediction(
+                s3, response.get("content"), response.get("encoding"), detail.get("outputLocation")
+            )
+            outcome = f"[green]{job_results.shown(data, 60)}[/]" if data is not None else f"({source})"
+            location = str(detail.get("outputLocation") or "")
+            output = location.split("/output/", 1)[-1]  # the input's folder and the id-derived name
+        else:
+            outcome, output = f"[red]{detail.get('failureReason') or 'unknown'}[/]", ""
         table.add_row(
-            item.input_key, f"[{style}]{item.status}[/]", str(detail.get("durationMs") or ""), str(outcome or "")[:100]
+            item.input_key.removeprefix(prefix),
+            item.status,
+            str(detail.get("durationMs") or ""),
+            shown_metadata,
+            outcome,
+            output,
         )
     return table
 
@@ -178,7 +240,7 @@ def soak_table(result: Audit) -> Table:
     )
     table.add_row("dead-letter entries", str(result.dead_letter_entries))
     for reason, count in result.dead_letter_reasons.items():
-        table.add_row(f"  {reason[:110]}", str(count))
+        table.add_row(f"  {job_results.cut(reason, 110)}", str(count))
     table.add_row("inputs accounted for by a dead letter only", str(result.dead_lettered_inputs))
     table.add_row(
         "orphan outputs (no job points to them)",
@@ -186,7 +248,8 @@ def soak_table(result: Audit) -> Table:
     )
     shown: dict[str, int] = {}
     for reason, count in result.failure_reasons.items():
-        shown[reason[:80]] = shown.get(reason[:80], 0) + count
+        short = job_results.cut(reason, 80)
+        shown[short] = shown.get(short, 0) + count
     for reason, count in sorted(shown.items(), key=lambda kv: -kv[1])[:10]:
         table.add_row(f"  failed: {reason}", str(count))
     table.add_row(

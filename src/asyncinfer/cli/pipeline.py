@@ -8,27 +8,63 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from asyncinfer import job_records
-from asyncinfer.cli.app import errors, target_of
+from asyncinfer import job_records, job_results
+from asyncinfer.cli.app import errors, key_values, target_of
 from asyncinfer.cli.display import (
     console,
     endpoint_line_of,
     follow_showing_progress,
     summary_table,
     upload_showing_progress,
+    wait_showing_progress,
 )
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prefix", default="", help="Key prefix in the input bucket.")
+@click.option(
+    "--metadata",
+    "metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="User metadata (x-amz-meta-KEY) for every file; returned in its result event. custom-attributes=VALUE "
+    "is also sent to the model as CustomAttributes.",
+)
+@click.option("--wait", is_flag=True, help="Wait for these files' results (from the jobs table; the queue is left).")
+@click.option("--timeout", default=900.0, show_default=True, help="With --wait: give up after this many seconds.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --wait: download each output into this folder, named after its input file (+ .out).",
+)
 @click.pass_context
-def submit(ctx: click.Context, paths: tuple[Path, ...], prefix: str) -> None:
-    """Upload files and folders to the input bucket."""
+def submit(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    prefix: str,
+    metadata: tuple[str, ...],
+    wait: bool,
+    timeout: float,
+    output: Path | None,
+) -> None:
+    """Upload files and folders to the input bucket; with --wait, print each file's result as it arrives.
+
+    With --wait the exit status is 0 only if every file COMPLETED, 3 if one FAILED, 4 if one had no result
+    within --timeout."""
+    if output is not None and not wait:
+        raise click.UsageError("--output needs --wait")
     with errors():
         stack = target_of(ctx)
-        done = upload_showing_progress(stack, list(paths), prefix)
+        done = upload_showing_progress(stack, list(paths), prefix, key_values(metadata, "--metadata"))
         console.print(f"uploaded {len(done)} file(s) to s3://{stack.outputs['InputBucketName']}/{prefix}")
+        if not wait:
+            return
+        result = wait_showing_progress(stack, done, prefix, timeout, output)
+    completed, failed = len(result.finished) - len(result.failed), len(result.failed)
+    console.print(f"{completed} completed, {failed} failed, {len(result.waiting)} without a result after {timeout:g} s")
+    ctx.exit(int(result.exit_code))
 
 
 @click.command()
@@ -101,5 +137,5 @@ def redrive(
     for column in ("from", "subject", "outcome", "reason"):
         table.add_column(column, overflow="fold")
     for action in actions:
-        table.add_row(action.source, action.subject[:24], action.outcome, action.reason[:90])
+        table.add_row(action.source, action.subject[:24], action.outcome, job_results.cut(action.reason, 90))
     console.print(table)

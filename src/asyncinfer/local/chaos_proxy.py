@@ -20,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import urlsplit
@@ -81,7 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes | None) -> None:
         proxy = self._proxy
-        conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=300)
+        host, port = proxy.upstream()
+        conn = http.client.HTTPConnection(host, port, timeout=300)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             conn.request(self.command, self.path, body=body, headers=headers)
@@ -124,21 +126,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ChaosProxy:
-    """Listens on ``host:port`` (0: any free port) and forwards to ``upstream_url`` with the container faults."""
+    """Listens on ``host:port`` (0: any free port) and forwards to ``upstream_url`` with the container faults.
+    ``upstream_url`` may be a function returning the URL (read per request: an endpoint update moves the model)."""
 
     def __init__(
         self,
-        upstream_url: str,
+        upstream_url: str | Callable[[], str],
         injector: FaultInjector,
         host: str = "127.0.0.1",
         port: int = 0,
         stall_seconds: float = 3,
     ) -> None:
-        parts = urlsplit(upstream_url)
-        if not parts.hostname:
-            raise ValueError(f"invalid container URL {upstream_url!r}")
-        self.upstream_host = parts.hostname
-        self.upstream_port = parts.port or 80
+        self._upstream = upstream_url
+        self.upstream()  # an invalid URL fails now
         self.injector = injector
         self.stall_seconds = stall_seconds
         self._host = host
@@ -149,6 +149,14 @@ class ChaosProxy:
         self._open: set[socket.socket] = set()
         self._stopped = False
         self._dying = False
+
+    def upstream(self) -> tuple[str, int]:
+        """The model container's host and port now."""
+        url = self._upstream() if callable(self._upstream) else self._upstream
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError(f"invalid container URL {url!r}")
+        return parts.hostname, parts.port or 80
 
     @property
     def url(self) -> str:

@@ -14,6 +14,7 @@ import itertools
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -200,10 +201,13 @@ def scaling_refusal(
 
 
 def _sagemaker_update_endpoint() -> None:
-    """moto has no UpdateEndpoint. This one switches the endpoint to the new config as AWS does (variants' desired
-    counts reset to the new InitialInstanceCount unless RetainAllVariantProperties), and refuses what AWS refuses:
-    an unknown endpoint or config, and an instance-type change of a variant registered with Application Auto
-    Scaling (:func:`scaling_refusal`). The endpoint is InService at once (AWS goes through Updating)."""
+    """moto has no UpdateEndpoint. This one puts the endpoint ``Updating`` with the new config as its
+    ``PendingDeploymentSummary`` (variants' desired counts reset to the new InitialInstanceCount unless
+    RetainAllVariantProperties) until the endpoint emulator, having started the new model, says how it went
+    (:func:`finish_endpoint_update`): then the endpoint takes the new config. It refuses what AWS refuses: an unknown
+    endpoint or config, an update while one is in progress, and an instance-type change of a variant registered with
+    Application Auto Scaling (:func:`scaling_refusal`). UNVERIFIED: whether AWS shows the new EndpointConfigName
+    while Updating or only in PendingDeploymentSummary (this one does the latter; the emulator reads either)."""
     from moto.applicationautoscaling.models import applicationautoscaling_backends
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
@@ -228,18 +232,31 @@ def _sagemaker_update_endpoint() -> None:
             for target in scaling.targets.get(VARIANT_DIMENSION, {}).values()
             if target.service_namespace == "sagemaker"
         }
-        refusal = scaling_refusal(endpoint_name, current, new, registered)
-        if refusal is not None:
-            raise ValidationError(message=refusal)
-        desired = {v["VariantName"]: v.get("DesiredInstanceCount") for v in endpoint.production_variants}
-        variants = endpoint._process_production_variants(new)
-        if retain:
-            for variant in variants:
-                if desired.get(variant["VariantName"]) is not None:
-                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = desired[variant["VariantName"]]
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = variants
-        endpoint.last_modified_time = utcnow()
+        with _update_lock:  # the check and the change at once: moto's server is threaded
+            if endpoint.endpoint_status != "InService":
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            refusal = scaling_refusal(endpoint_name, current, new, registered)
+            if refusal is not None:
+                raise ValidationError(message=refusal)
+            desired = {v["VariantName"]: v.get("DesiredInstanceCount") for v in endpoint.production_variants}
+            variants = endpoint._process_production_variants(new)
+            if retain:
+                for variant in variants:
+                    if desired.get(variant["VariantName"]) is not None:
+                        count = desired[variant["VariantName"]]
+                        variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = count
+            vars(endpoint)["pending_deployment_summary"] = {  # DescribeEndpoint shows it
+                "EndpointConfigName": endpoint_config_name,
+                "ProductionVariants": [
+                    {k: v[k] for k in ("VariantName", "DesiredInstanceCount", "InstanceType") if k in v}
+                    for v in variants
+                ],
+                "StartTime": utcnow().isoformat(),
+            }
+            _pending[endpoint] = (endpoint_config_name, variants)
+            endpoint.endpoint_status = "Updating"
+            endpoint.failure_reason = None
+            endpoint.last_modified_time = utcnow()
         return str(endpoint.arn)
 
     def update_endpoint_response(self: SageMakerResponse) -> ActionResult:
@@ -254,11 +271,44 @@ def _sagemaker_update_endpoint() -> None:
     SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
 
 
+# Each Updating endpoint's new config and variants (moto's objects; weak, so deletion frees them).
+_pending: weakref.WeakKeyDictionary[Any, tuple[str, list[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+_update_lock = threading.Lock()
+
+# The private path the endpoint emulator (SageMaker's data plane) posts to when an update is over (moto_server.py).
+ENDPOINT_UPDATE_PATH = "/_asyncinfer/sagemaker/endpoint-update"
+# The private path the local stack's instances and autoscaling post to (record_emulated; moto_process.py's client).
+EMULATED_PATH = "/_asyncinfer/emulated"
+
+
+def finish_endpoint_update(
+    account: str, region: str, endpoint_name: str, failure_reason: str | None = None
+) -> dict[str, str]:
+    """End an ``Updating`` endpoint's update as SageMaker does: ``InService`` on the new config, or, with a
+    ``failure_reason``, ``InService`` on the config (and instance counts) it had, the reason in ``FailureReason``
+    (CloudFormation then rolls the stack back; UNVERIFIED whether AWS shows the reason on an endpoint back in
+    service). Returns the endpoint's status and config."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    endpoint = sagemaker_backends[account][region].endpoints[endpoint_name]
+    with _update_lock:
+        pending = _pending.pop(endpoint, None)
+        if endpoint.endpoint_status == "Updating":
+            if failure_reason is not None:
+                endpoint.failure_reason = failure_reason  # type: ignore[assignment]  # moto types it as always None
+            elif pending is not None:
+                endpoint.endpoint_config_name, endpoint.production_variants = pending
+            vars(endpoint)["pending_deployment_summary"] = None
+            endpoint.endpoint_status = "InService"
+    return {"EndpointStatus": endpoint.endpoint_status, "EndpointConfigName": endpoint.endpoint_config_name}
+
+
 def _variant_capacity() -> None:
     """Application Auto Scaling sets a variant's desired count with UpdateEndpointWeightsAndCapacities; SageMaker
     then starts or stops instances, and the endpoint is ``Updating`` until the current count reaches the desired
     one. moto sets both counts at once: this sets the desired count only. The local stack's instances report the
     current count as they start and stop (:func:`record_emulated`)."""
+    from moto.sagemaker.exceptions import ValidationError
     from moto.sagemaker.models import SageMakerModelBackend
 
     original = SageMakerModelBackend.update_endpoint_weights_and_capacities
@@ -267,6 +317,8 @@ def _variant_capacity() -> None:
         self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
     ) -> str:
         endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None and endpoint in _pending:  # as AWS: no capacity change while an update runs
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
         variants = endpoint.production_variants if endpoint is not None else []
         before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
         arn = original(self, endpoint_name, desired_weights_and_capacities)
@@ -281,8 +333,15 @@ def _variant_capacity() -> None:
 
 
 def _settle_status(endpoint: Any) -> None:  # moto's FakeEndpoint
-    moving = any(v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants)
-    endpoint.endpoint_status = "Updating" if moving else "InService"
+    """``Updating`` while a variant's instances have not reached its desired count, else ``InService``; an
+    UpdateEndpoint in progress owns the status until it is over (:func:`finish_endpoint_update`)."""
+    with _update_lock:
+        if endpoint in _pending:
+            return
+        moving = any(
+            v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants
+        )
+        endpoint.endpoint_status = "Updating" if moving else "InService"
 
 
 def _scaling_activities() -> None:

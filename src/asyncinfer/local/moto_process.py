@@ -18,10 +18,6 @@ from urllib import request
 
 logger = logging.getLogger(__name__)
 
-# moto_server answers POSTs here with moto_patches.record_emulated: what the local stack's endpoint and autoscaling
-# tell moto so that its AWS APIs answer as AWS would (current instance counts, scaling activities).
-EMULATED_PATH = "/_asyncinfer/emulated"
-
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -130,6 +126,8 @@ class MotoProcess:
 
 def record_emulated(aws_endpoint_url: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """Tell moto (in its own process, at ``aws_endpoint_url``) what the emulated services did; returns its answer."""
+    from asyncinfer.local.moto_patches import EMULATED_PATH  # imports no moto at module level
+
     body = json.dumps(payload).encode()
     call = request.Request(
         aws_endpoint_url.rstrip("/") + EMULATED_PATH, body, {"Content-Type": "application/json"}, method="POST"

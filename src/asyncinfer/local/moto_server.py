@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
-from asyncinfer.local.moto_process import EMULATED_PATH
+from asyncinfer.local import moto_patches
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -137,12 +137,15 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         self.environ = environ
         server = self.server
         assert isinstance(server, MotoServer)
-        own = environ["PATH_INFO"] in (STATS_PATH, EMULATED_PATH)
+        path = environ["PATH_INFO"]
+        own = path in (STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH, moto_patches.EMULATED_PATH)
         try:
-            if environ["PATH_INFO"] == EMULATED_PATH:
-                self._record_emulated(environ)
-            elif own:
+            if path == STATS_PATH:
                 self._answer_json(server.costs.snapshot())
+            elif path == moto_patches.ENDPOINT_UPDATE_PATH:
+                self._finish_endpoint_update(environ)
+            elif own:
+                self._record_emulated(environ)
             else:
                 self._respond(server.app, environ)
             body = environ["wsgi.input"]
@@ -210,13 +213,24 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             if close is not None:
                 close()
 
-    def _record_emulated(self, environ: WSGIEnvironment) -> None:
-        from asyncinfer.local import moto_patches
+    def _finish_endpoint_update(self, environ: WSGIEnvironment) -> None:
+        """The endpoint emulator ends an UpdateEndpoint (moto_patches.finish_endpoint_update)."""
+        try:
+            request = json.loads(environ["wsgi.input"].read() or b"{}")
+            answer = moto_patches.finish_endpoint_update(
+                request["Account"], request["Region"], request["EndpointName"], request.get("FailureReason")
+            )
+        except (ValueError, KeyError) as exc:
+            self._answer_json({"Error": f"cannot finish the update: {exc!r}"}, status=400)
+            return
+        self._answer_json(answer)
 
+    def _record_emulated(self, environ: WSGIEnvironment) -> None:
+        """The local stack's endpoint and autoscaling tell moto what they did (moto_patches.record_emulated)."""
         try:
             answer = moto_patches.record_emulated(json.loads(environ["wsgi.input"].read() or b"{}"))
         except (KeyError, ValueError, TypeError) as exc:
-            self._answer_json({"error": f"{type(exc).__name__}: {exc}"}, 400)
+            self._answer_json({"Error": f"cannot record it: {exc!r}"}, status=400)
             return
         self._answer_json(answer)
 
@@ -247,8 +261,6 @@ class MotoServer(ThreadedWSGIServer):
 
 def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> None:
     """Serve until ``stop_on`` reaches its end (or forever when None); say ``READY <port>`` on ``ready``."""
-    from asyncinfer.local import moto_patches
-
     moto_patches.apply()
     server = MotoServer(host, port)
     if stop_on is not None:

@@ -84,6 +84,29 @@ class LocalStack:
         return cls(**values)
 
 
+def resolve_stack(
+    sam: Template, parameters: Mapping[str, str], stack: str, region: str
+) -> tuple[Resolver, dict[str, Template], list[str]]:
+    """The transformed template's resolver (every resource named as CloudFormation would), its resources, and the
+    logical ids its conditions enable."""
+    cfn = transform(sam, parameters, region)
+    pseudo = {
+        "AWS::Region": region,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": stack,
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack}/local",
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": "",
+    }
+    resolver = Resolver(cfn, dict(parameters), pseudo)
+    resources: dict[str, Template] = cfn["Resources"]
+    enabled = [logical for logical in resources if resolver.resource_enabled(logical)]
+    for logical in enabled:
+        name_resource(resolver, logical, resources[logical], stack, region)
+    return resolver, resources, enabled
+
+
 class Provisioner:
     def __init__(self, session: boto3.Session, endpoint_url: str, root: Path, stack_name: str, region: str) -> None:
         self._clients = MotoClients.of(session, endpoint_url, region)
@@ -94,21 +117,7 @@ class Provisioner:
 
     def provision(self, sam: Template, overrides: Mapping[str, str]) -> LocalStack:
         parameters = parameter_values(sam, overrides)
-        cfn = transform(sam, parameters, self._region)
-        pseudo = {
-            "AWS::Region": self._region,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::StackName": self._stack,
-            "AWS::StackId": f"arn:aws:cloudformation:{self._region}:{ACCOUNT}:stack/{self._stack}/local",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": "",
-        }
-        resolver = Resolver(cfn, parameters, pseudo)
-        resources: dict[str, Template] = cfn["Resources"]
-        enabled = [logical for logical in resources if resolver.resource_enabled(logical)]
-        for logical in enabled:
-            name_resource(resolver, logical, resources[logical], self._stack, self._region)
+        resolver, resources, enabled = resolve_stack(sam, parameters, self._stack, self._region)
         for resource_type in EMULATED:
             for logical in enabled:
                 if resources[logical]["Type"] == resource_type:
@@ -119,7 +128,7 @@ class Provisioner:
             self._clients, resolver, resources, enabled, self._stack
         )
         outputs = {}
-        for key, output in cfn.get("Outputs", {}).items():
+        for key, output in resolver.template.get("Outputs", {}).items():
             if "Condition" in output and not resolver.condition(output["Condition"]):
                 continue
             outputs[key] = str(resolver.resolve(output["Value"]))

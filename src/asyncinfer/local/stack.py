@@ -58,9 +58,11 @@ if TYPE_CHECKING:
     from asyncinfer.faults.inputs import InputChanges
     from asyncinfer.local.chaos_proxy import ChaosProxy
     from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
+    from asyncinfer.local.endpoint.invocation import ContainerUrl
+    from asyncinfer.local.endpoint.updates import ModelHosting
     from asyncinfer.local.endpoint_life import EndpointLife
     from asyncinfer.local.lambda_api import LambdaApi
-    from asyncinfer.model.server import ModelServer
+    from asyncinfer.local.model_hosting import ModelFleet
 
 STATE_FILE = "local.json"
 FAULT_COUNTS_FILE = "fault-counts.json"  # injections so far, rewritten every second while faults are on
@@ -120,6 +122,16 @@ def read_state(state_dir: Path) -> dict[str, Any]:  # the state file's JSON
     return loaded
 
 
+def record_parameters(state_dir: Path, parameters: dict[str, str]) -> None:
+    """The parameters the running local stack now has (after asyncinfer deploy changed some)."""
+    state = read_state(state_dir)
+    state["parameters"] = parameters
+    path = state_dir / STATE_FILE
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    scratch.replace(path)
+
+
 class RunningStack:
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
@@ -130,7 +142,7 @@ class RunningStack:
         # Why the stack stopped working on its own (a process of it died), for whoever waits on it.
         self.failure: str | None = None
         self.failed = threading.Event()
-        self._model_server: ModelServer | None = None
+        self._fleet: ModelFleet | None = None
         self._emulator: AsyncEndpointEmulator | None = None
         self._life: EndpointLife | None = None
         self._runners: dict[str, FunctionRunner] = {}
@@ -195,12 +207,12 @@ class RunningStack:
         if self._chaos is not None:
             self._chaos.stop()
             self._chaos = None
-        if self._model_server is not None:
-            self._model_server.stop()
+        if self._fleet is not None:
+            self._fleet.stop()
         if self._moto is not None:
             self._moto.stop()
         self._pollers, self._runners, self._invoker = [], {}, None
-        self._emulator = self._model_server = self._moto = None
+        self._emulator, self._fleet, self._moto = None, None, None
         if self._counts_thread is not None:
             self._counts_thread.join(5)
             self._counts_thread = None
@@ -260,8 +272,8 @@ class RunningStack:
         assert self.stack is not None
         if self.config.container_url is not None:
             return
+        from asyncinfer.local.model_hosting import ModelFleet
         from asyncinfer.model.demo import build_model_artifact
-        from asyncinfer.model.server import start_model_server
 
         (uri,) = set(self.stack.model_data_urls.values())
         bucket, key = s3_uris.parse_uri(uri)
@@ -276,32 +288,49 @@ class RunningStack:
                 if bucket not in existing:
                     s3.create_bucket(Bucket=bucket)
                 s3.upload_file(str(artifact), bucket, key)
-        self._model_server = start_model_server(
-            uri,
-            host=self.config.host,
-            port=self.config.ports.model,
-            s3_client=s3,
-            latency_seconds=self.config.model_latency_seconds,
-        )
+        self._fleet = ModelFleet(s3, self.config.host, latency_seconds=self.config.model_latency_seconds)
+        for index, endpoint in enumerate(self.stack.endpoints):
+            # The stack's model port for the first endpoint's first container; any free port after that.
+            self._fleet.start(
+                endpoint, self.stack.model_data_urls[endpoint], self.config.ports.model if index == 0 else 0
+            )
 
     @property
     def container_url(self) -> str:
+        """The first endpoint's model container now (an endpoint update may move it)."""
         if self.config.container_url is not None:
             return self.config.container_url
-        assert self._model_server is not None
-        return self._model_server.url
+        assert self._fleet is not None
+        assert self.stack is not None
+        return self._fleet.url(self.stack.endpoints[0])
 
-    def _start_chaos_proxy(self) -> str:
+    def _hosting(self) -> ModelHosting:
+        """Where the emulator gets the containers of an updated endpoint's new model."""
+        if self._fleet is not None:
+            return self._fleet
+        from asyncinfer.local.model_hosting import ExternalContainer
+
+        assert self.stack is not None
+        assert self.config.container_url is not None
+        urls = list(self.stack.model_data_urls.values())
+        return ExternalContainer(self.config.container_url, urls[0] if urls else None)
+
+    def _start_chaos_proxy(self) -> ContainerUrl:
         """The URL the emulator calls: the container's, or a chaos proxy's in front of it (container faults)."""
         assert self.stack is not None
         if self.faults is None or not self.faults.plan.only(CONTAINER_FAULTS):
-            return self.container_url
+            return self.container_url if self._fleet is None else self._fleet.url
         from asyncinfer.local.chaos_proxy import ChaosProxy
 
         # Stall past the invocation timeout the submitter sends (the template's InvocationTimeoutSeconds).
         stall = float(self.stack.parameters.get("InvocationTimeoutSeconds") or 900) + 1.0
-        self._chaos = ChaosProxy(self.container_url, self.faults, host=self.config.host, stall_seconds=stall)
+        # Read per request: after an endpoint update the model is elsewhere.
+        upstream = self.container_url if self._fleet is None else self._first_container
+        self._chaos = ChaosProxy(upstream, self.faults, host=self.config.host, stall_seconds=stall)
         return self._chaos.start()
+
+    def _first_container(self) -> str:
+        return self.container_url
 
     def _start_emulator(self) -> None:
         from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
@@ -321,6 +350,7 @@ class RunningStack:
         self.sagemaker_runtime_url = emulator.start()
         for endpoint in self.stack.endpoints:
             emulator.register_endpoint(endpoint)
+        emulator.watch_updates(self._hosting())  # UpdateEndpoint on moto reaches the endpoint (model included)
 
     def _start_life(self) -> None:
         from asyncinfer.local.endpoint_life import EndpointLife, LifeClients, LifeOptions
@@ -451,6 +481,7 @@ class RunningStack:
             "model_container_url": self.container_url,
             "region": self.config.region,
             "stack_name": self.config.stack_name,
+            "parameters": self.stack.parameters,  # what asyncinfer deploy (stack_update.py) changes from
             "outputs": self.stack.outputs,
             "not_emulated": self.stack.not_emulated,
             # The emulated clock (time_scale.py): CloudWatch timestamps and scaling times are in it.

@@ -233,8 +233,32 @@ def parameter_values(template: Mapping[str, JSONValue], overrides: Mapping[str, 
         allowed = spec.get("AllowedValues")
         if allowed is not None and value not in [str(a) for a in allowed]:
             raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+        _check_constraints(name, value, spec)
         values[name] = value
     unknown = set(overrides) - set(values)
     if unknown:
         raise TemplateError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     return values
+
+
+def _check_constraints(name: str, value: str, spec: Mapping[str, JSONValue]) -> None:
+    """CloudFormation's parameter constraints (it refuses the deploy): AllowedPattern matches the whole value,
+    MinLength/MaxLength for strings, MinValue/MaxValue for numbers."""
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        described = spec.get("ConstraintDescription") or f"must match pattern {pattern}"
+        raise TemplateError(f"parameter {name}={value!r}: {described}")
+    if spec.get("Type") == "Number":
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value) is None:  # float() would take "nan", "1e1", " 8"
+            raise TemplateError(f"parameter {name}={value!r} must be a number")
+        number = float(value)
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if low is not None and number < float(low):
+            raise TemplateError(f"parameter {name}={value!r} must be at least {low}")
+        if high is not None and number > float(high):
+            raise TemplateError(f"parameter {name}={value!r} must be at most {high}")
+    shortest, longest = spec.get("MinLength"), spec.get("MaxLength")
+    if shortest is not None and len(value) < int(shortest):
+        raise TemplateError(f"parameter {name}={value!r} is shorter than {shortest} characters")
+    if longest is not None and len(value) > int(longest):
+        raise TemplateError(f"parameter {name}={value!r} is longer than {longest} characters")

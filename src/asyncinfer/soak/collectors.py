@@ -38,6 +38,7 @@ def received_event(body_text: str, received_at: float) -> ReceivedEvent | None:
             location=event.location,
             failure_reason=event.failure_reason,
             received_at=received_at,
+            metadata=event.metadata,
         )
     except (ValueError, KeyError):
         return None

@@ -13,11 +13,16 @@ redelivers, throttles or fails. Per input (object version → its inference id):
 * stray: a job or event for one of the run's files under an id that is no input version's;
 * wrong input: a COMPLETED job whose output is not the model's prediction for its own version's bytes (the endpoint
   read other content: the key was overwritten while the request waited), or a FAILED one whose payload the endpoint
-  could not read (the key was deleted meanwhile). Checked when the snapshot holds the output checks.
+  could not read (the key was deleted meanwhile). Checked when the snapshot holds the output checks;
+* misnamed: a COMPLETED job or event whose output is not at the name derived from its input (the input key's
+  folder under the endpoint's S3OutputPath, named after the inference id: ``async_pipeline.output_names``).
+  Checked when the snapshot knows the S3OutputPath;
+* without metadata: an event that does not carry the user metadata its file was uploaded with (only a version gone
+  before the submitter read it may have none). Checked for the uploads whose metadata the snapshot knows.
 
-Orphan outputs (objects in the output bucket no job points to) are reported, not counted against the promise: a
-crash after InvokeEndpointAsync and before the job write makes the retry invoke the endpoint a second time (with the
-same InferenceId), and the later of the two results has no job pointing to it. Dangling locations (a job or event
+Orphan outputs (objects in the output bucket no job points to) are reported, not counted against the promise. Since
+outputs are named after the inference id, a crash after InvokeEndpointAsync, whose retry invokes the endpoint a
+second time, overwrites the same object rather than leaving a second one. Dangling locations (a job or event
 pointing to an object that is not there) are violations, except a failure object the endpoint could not write
 (its reason says so): the job keeps the FailureLocation InvokeEndpointAsync announced, since the notification then
 names none.
@@ -29,12 +34,14 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
+from async_pipeline import output_names, s3_uris
 from async_pipeline.jobs import TERMINAL, Job
+from async_pipeline.submission import VERSION_GONE
 
 from asyncinfer.dead_letters import DeadLetter
 from asyncinfer.local.endpoint.failure_reasons import failure_object_missing_explained, payload_unreadable
 from asyncinfer.result_summary import normalize_reason
-from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot
+from asyncinfer.soak.snapshot import ReceivedEvent, Snapshot, Upload
 
 EXAMPLES_PER_KIND = 10
 
@@ -70,6 +77,10 @@ class Audit:
     # for them, or a FAILED job whose payload the endpoint could not read.
     wrong_inputs: int = 0
     outputs_checked: int = 0  # COMPLETED outputs compared with the model's prediction for their version
+    misnamed: int = 0  # inputs whose COMPLETED job or event has its output elsewhere than at its derived name
+    names_checked: int = 0
+    without_metadata: int = 0  # inputs with an event that lacks (or alters) the file's metadata
+    metadata_checked: int = 0
     # FAILED jobs/events naming a failure object the endpoint could not write, as their reason says: the location
     # comes from the InvokeEndpointAsync answer (the notification had none). Reported, not a violation.
     dangling_explained: int = 0
@@ -156,6 +167,8 @@ def judge(snapshot: Snapshot) -> Audit:
         ("incomplete", result.incomplete),
         ("strays", result.strays),
         ("wrong inputs", result.wrong_inputs),
+        ("misnamed outputs", result.misnamed),
+        ("events without their file's metadata", result.without_metadata),
     ):
         if count:
             result.violations.append(f"{count} {kind}: " + "; ".join(findings.examples.get(kind, [])[:3]))
@@ -228,6 +241,8 @@ def _judge_inputs(result: Audit, findings: _Findings, snapshot: Snapshot) -> lis
             problem("lost", f"{uri}: {state}, {len(received)} event(s), {letters}")
         if terminal is not None:
             _judge_input_content(result, findings, snapshot, terminal, uri)
+            _judge_output_name(result, findings, snapshot.output_path, terminal, received, uri)
+        _judge_metadata(result, findings, uploads.get(iid), terminal, received, uri)
         incomplete = [f"job {terminal.status} {gap}" for gap in _missing_fields(terminal)] if terminal else []
         incomplete += [f"event {e.status} {gap}" for e in received for gap in _missing_fields(e)]
         if incomplete:
@@ -257,6 +272,41 @@ def _judge_input_content(result: Audit, findings: _Findings, snapshot: Snapshot,
             f"{uri} (version {check.version_id}): output {_shown(check.actual)} is not the model's prediction for "
             f"this version's bytes ({expected})",
         )
+
+
+def _judge_output_name(
+    result: Audit, findings: _Findings, output_path: str, job: Job, received: list[ReceivedEvent], uri: str
+) -> None:
+    """A COMPLETED input's output (its job's and its events') must sit at the name derived from its key and id."""
+    if not output_path or job.status != "COMPLETED":
+        return
+    expected = output_names.output_uri(output_path, s3_uris.key_of(uri), job.inference_id)
+    result.names_checked += 1
+    found = {job.output_location} | {e.location for e in received if e.status == "COMPLETED"}
+    if found != {expected}:
+        result.misnamed += 1
+        shown = ", ".join(sorted(str(f) for f in found - {expected}))
+        findings.problem("misnamed outputs", f"{uri}: output at {shown}, not {expected}")
+
+
+def _judge_metadata(
+    result: Audit,
+    findings: _Findings,
+    upload: Upload | None,
+    job: Job | None,
+    received: list[ReceivedEvent],
+    uri: str,
+) -> None:
+    """Every event of an upload carries the metadata it was uploaded with; only a version gone before the submitter
+    read it (its reason says so) may carry none."""
+    if upload is None or upload.metadata is None or not received:
+        return
+    result.metadata_checked += 1
+    gone = job is not None and job.failure_reason == VERSION_GONE
+    wrong = [e for e in received if e.metadata != upload.metadata and not (gone and e.metadata is None)]
+    if wrong:
+        result.without_metadata += 1
+        findings.problem("events without their file's metadata", f"{uri}: event metadata {wrong[0].metadata}")
 
 
 def _shown(data: bytes, limit: int = 60) -> str:

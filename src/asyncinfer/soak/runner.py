@@ -138,13 +138,15 @@ def _drive(
             while index < len(files) and len(uploads) - len(accounted) < settings.in_flight:
                 file = files[index]
                 key = prefix + file.name
-                put = s3.put_object(Bucket=bucket, Key=key, Body=file.body)
+                put = s3.put_object(Bucket=bucket, Key=key, Body=file.body, Metadata=file.metadata)
                 version: str | None = put.get("VersionId")
                 version = None if version in (None, "null") else version
                 now = time.time()
                 first_upload = first_upload or now
                 uri, inference_id = s3_uris.format_uri(bucket, key), inference_ids.of_version(bucket, key, version)
-                uploads.append(snapshot.Upload(key, uri, version, inference_id, file.expected_status, now))
+                uploads.append(
+                    snapshot.Upload(key, uri, version, inference_id, file.expected_status, now, file.metadata)
+                )
                 index += 1
             if index == len(files) and upload_done is None:
                 upload_done = time.time()

@@ -34,6 +34,7 @@ class Upload:
     inference_id: str
     expected: str  # COMPLETED | FAILED (what the file is made to do without faults)
     uploaded_at: float
+    metadata: dict[str, str] | None = None  # the user metadata it was uploaded with (None: not checked)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class ReceivedEvent:
     location: str | None  # outputLocation or failureLocation
     failure_reason: str | None
     received_at: float
+    metadata: dict[str, str] | None = None  # the event's ``metadata`` (None: it had none)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Snapshot:
     dead_letters: dict[str, DeadLetter]  # by message id
     outputs: set[str]  # URIs of the output bucket's objects written since the run began (staged inputs aside)
     output_checks: dict[str, OutputCheck] = field(default_factory=dict)  # by inference id (COMPLETED jobs)
+    output_path: str = ""  # the endpoint's S3OutputPath, under which outputs have derived names ("": not checked)
 
 
 def read(
@@ -102,7 +105,19 @@ def read(
         dead_letters=dead_letters,
         outputs={uri for uri in _list_objects(s3, out_bucket, since) if not _staged(uri, out_bucket)},
         output_checks=check_outputs(s3, in_bucket, versions, jobs, predict) if predict else {},
+        output_path=endpoint_output_path(stack),
     )
+
+
+def endpoint_output_path(stack: target.Target) -> str:
+    """The endpoint's ``S3OutputPath`` as its configuration says (DescribeEndpoint, DescribeEndpointConfig); "" for
+    a target that names no endpoint (then output names are not judged)."""
+    if "EndpointName" not in stack.outputs:
+        return ""
+    sagemaker = stack.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName=stack.outputs["EndpointName"])["EndpointConfigName"]
+    described = sagemaker.describe_endpoint_config(EndpointConfigName=config)
+    return str(described.get("AsyncInferenceConfig", {}).get("OutputConfig", {}).get("S3OutputPath") or "")
 
 
 def check_outputs(

@@ -74,8 +74,9 @@ COMMON_FUNCTION_ACTIONS = {
 FUNCTION_ACTIONS = {
     "SubmitterFunction": COMMON_FUNCTION_ACTIONS
     | {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sagemaker:InvokeEndpointAsync"},
-    "SuccessHandlerFunction": COMMON_FUNCTION_ACTIONS,
-    "ErrorHandlerFunction": COMMON_FUNCTION_ACTIONS,
+    # HeadObject of an input version whose submitter never confirmed its job (the event's metadata).
+    "SuccessHandlerFunction": COMMON_FUNCTION_ACTIONS | {"s3:GetObject", "s3:GetObjectVersion"},
+    "ErrorHandlerFunction": COMMON_FUNCTION_ACTIONS | {"s3:GetObject", "s3:GetObjectVersion"},
 }
 DLQ_ARN = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 

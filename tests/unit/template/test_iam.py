@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from asyncinfer import model_artifacts
 from tests.unit.template.support import (
     DLQ_ARN,
     FUNCTION_ACTIONS,
@@ -76,9 +77,11 @@ def test_inputs_are_read_by_the_submitter_and_staged_copies_by_the_endpoint(
     assert grants["StageLargeInputs"]["Resource"] == "<OutputBucket.Arn>/staging/*"
     endpoint = Resolver(raw).resolve(resources["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"])
     reads = [s for s in endpoint["Statement"] if "s3:GetObject" in as_list(s["Action"])]
-    assert {s["Sid"]: s["Resource"] for s in reads if s["Sid"] != "ReadModelArtifact"} == {
-        "ReadStagedInputs": "<OutputBucket.Arn>/staging/*"
-    }
+    assert {
+        s["Sid"]: s["Resource"]
+        for s in reads
+        if not s["Sid"].endswith("ModelArtifacts") and s["Sid"] != "ReadCustomModelArtifact"
+    } == {"ReadStagedInputs": "<OutputBucket.Arn>/staging/*"}
     assert not [s for s in endpoint["Statement"] if "InputBucket" in str(s["Resource"])], "no grant on the inputs"
     environment = resources["SubmitterFunction"]["Properties"]["Environment"]["Variables"]
     assert Resolver(raw).resolve(environment["STAGING_LOCATION"]) == "s3://<OutputBucket>/staging/"
@@ -145,21 +148,24 @@ def test_sagemaker_role_is_scoped_to_this_stack(raw: dict[str, Any], resources: 
     assert not [s for s in statements.values() if any(a.startswith("ecr:") for a in as_list(s["Action"]))]
 
 
-def test_model_artifact_read_is_pinned_to_one_object(raw: dict[str, Any], resources: dict[str, Any]) -> None:
-    def artifact_statement(resolver: Resolver) -> dict[str, Any]:
+def test_model_artifacts_are_readable_across_versions(raw: dict[str, Any], resources: dict[str, Any]) -> None:
+    """The role reads every content-addressed artifact of the account's default bucket (so the grant does not change
+    between model versions, and an update's rollback can read the previous one), and a custom URL exactly."""
+
+    def artifact_statements(resolver: Resolver) -> dict[str, dict[str, Any]]:
         document = resolver.resolve(resources["SageMakerExecutionPolicy"]["Properties"]["PolicyDocument"])
-        (statement,) = [s for s in document["Statement"] if s["Sid"] == "ReadModelArtifact"]
-        return statement
+        return {s["Sid"]: s for s in document["Statement"] if "ModelArtifact" in s["Sid"]}
 
     default = Resolver(raw, region="eu-west-1")
     assert default.resolve(resources["Model"]["Properties"]["PrimaryContainer"]["ModelDataUrl"]) == (
         "s3://sagemaker-eu-west-1-123456789012/async-inference-pipeline/model.tar.gz"
     )
-    statement = artifact_statement(default)
+    statements = artifact_statements(default)
+    assert set(statements) == {"ReadModelArtifacts"}
+    statement = statements["ReadModelArtifacts"]
     assert statement["Action"] == "s3:GetObject"
-    assert (
-        statement["Resource"] == "arn:aws:s3:::sagemaker-eu-west-1-123456789012/async-inference-pipeline/model.tar.gz"
-    )
+    prefix = "arn:aws:s3:::sagemaker-eu-west-1-123456789012/async-inference-pipeline/"
+    assert statement["Resource"] == prefix + "*"
     # The default bucket's name is predictable: it must belong to this account.
     assert statement["Condition"] == {"StringEquals": {"s3:ResourceAccount": "123456789012"}}
 
@@ -167,9 +173,17 @@ def test_model_artifact_read_is_pinned_to_one_object(raw: dict[str, Any], resour
     assert custom.resolve(resources["Model"]["Properties"]["PrimaryContainer"]["ModelDataUrl"]) == (
         "s3://models-bucket/xgb/v3/model.tar.gz"
     )
-    statement = artifact_statement(custom)
-    assert statement["Resource"] == "arn:aws:s3:::models-bucket/xgb/v3/model.tar.gz"
-    assert "Condition" not in statement
+    statements = artifact_statements(custom)
+    assert statements["ReadCustomModelArtifact"]["Resource"] == "arn:aws:s3:::models-bucket/xgb/v3/model.tar.gz"
+    # Only from a bucket of this account unless ModelBucketAccount names another: a bucket name can be taken.
+    assert statements["ReadCustomModelArtifact"]["Condition"] == {
+        "StringEquals": {"s3:ResourceAccount": "123456789012"}
+    }
+    other = Resolver(raw, ModelDataUrl="s3://models-bucket/m.tar.gz", ModelBucketAccount="111122223333")
+    condition = artifact_statements(other)["ReadCustomModelArtifact"]["Condition"]
+    assert condition == {"StringEquals": {"s3:ResourceAccount": "111122223333"}}
+    # What asyncinfer deploy uploads lies under the constant grant, whatever the version.
+    assert model_artifacts.PREFIX.startswith("async-inference-pipeline/")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from asyncinfer.local.endpoint.queue import EndpointQueue
 from asyncinfer.local.endpoint.requests import InvocationRequest, new_request
 from asyncinfer.local.endpoint.results import ResultWriter
 from asyncinfer.local.endpoint.settings import ControlPlane, EndpointNotFoundError, EndpointSettings
+from asyncinfer.local.endpoint.updates import ModelHosting, UpdateWatcher, report_to_moto
 
 if TYPE_CHECKING:
     from asyncinfer.local.endpoint.events import EventDetail
@@ -120,6 +121,8 @@ class AsyncEndpointEmulator:
         self._endpoints: dict[str, _Endpoint] = {}
         self._started = False
         self._stopping = False
+        self._aws_endpoint_url = aws_endpoint_url
+        self._updates: UpdateWatcher | None = None
 
     def add_hooks(self, *hooks: EndpointHooks) -> None:
         """Register more hooks (after those already registered; none is replaced)."""
@@ -152,6 +155,9 @@ class AsyncEndpointEmulator:
                 return
             self._stopping = True
             endpoints = list(self._endpoints.values())
+            updates, self._updates = self._updates, None
+        if updates is not None:
+            updates.stop()
         self._writer.stop()
         self._http.stop()
         for endpoint in endpoints:
@@ -205,19 +211,38 @@ class AsyncEndpointEmulator:
         self._writer.publish_test_notifications(settings, queue)
         return settings
 
-    def update_endpoint(self, name: str) -> EndpointSettings:
-        """Re-read the configuration (after UpdateEndpoint), reset the instance count to the config's initial one and
-        publish a TestNotification again. Requests already accepted keep the locations and topics they were given."""
+    def update_endpoint(self, name: str, settings: EndpointSettings | None = None) -> EndpointSettings:
+        """Take the configuration UpdateEndpoint switched to (``settings``, else read now): its concurrency, the
+        instance count the control plane says (kept or reset, per RetainAllVariantProperties), and a TestNotification
+        again. Requests already accepted keep the locations and topics they were given; queued ones stay queued."""
         with self._lock:
             endpoint = self._endpoints.get(name)
             if endpoint is None:
                 return self.register_endpoint(name)
-            settings = self._control_plane.describe(name)
+            settings = settings or self._control_plane.describe(name)
             endpoint.settings = settings
-            endpoint.queue.configure(settings.max_concurrent_invocations_per_instance, settings.initial_instance_count)
+            instances = settings.desired_instance_count
+            endpoint.queue.configure(
+                settings.max_concurrent_invocations_per_instance,
+                settings.initial_instance_count if instances is None else instances,
+            )
         self._emit(EventKind.UPDATED, name, detail=settings)
         self._writer.publish_test_notifications(settings, endpoint.queue)
         return settings
+
+    def endpoint_names(self) -> list[str]:
+        with self._lock:
+            return list(self._endpoints)
+
+    def watch_updates(self, hosting: ModelHosting, interval: float = 1.0) -> None:
+        """Carry out UpdateEndpoint calls made on the control plane (updates.py): new model containers from
+        ``hosting``, the switch, and the outcome reported to moto. Stopped with the emulator."""
+        with self._lock:
+            if self._updates is not None:
+                return
+            finish = report_to_moto(self._aws_endpoint_url, self._control_plane.account(), self.region)
+            self._updates = UpdateWatcher(self, self._control_plane, hosting, finish, interval)
+            self._updates.start()
 
     def set_instance_count(self, name: str, count: int) -> None:
         """Scale the endpoint's variant (0 allowed: requests then queue until it scales out again)."""

@@ -44,6 +44,10 @@ class EndpointSettings:
     max_concurrent_invocations_per_instance: int
     initial_instance_count: int
     arn: str | None = None
+    model_data_url: str | None = None  # the variant's model artifact (DescribeModel), what its instances load
+    # The variant's desired count now (DescribeEndpoint): InitialInstanceCount after CreateEndpoint, what an
+    # UpdateEndpoint kept or reset it to (RetainAllVariantProperties) after one.
+    desired_instance_count: int | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -64,6 +68,8 @@ def settings_from(
     *,
     arn: str | None,
     default_max_concurrency: int,
+    model_data_url: str | None = None,
+    desired_instance_count: int | None = None,
 ) -> EndpointSettings:
     """The settings an endpoint config describes. Without ``ClientConfig.MaxConcurrentInvocationsPerInstance``:
     ``default_max_concurrency`` (SageMaker "chooses an optimal value", UNVERIFIED which)."""
@@ -91,6 +97,8 @@ def settings_from(
         ),
         initial_instance_count=int(variants[0].get("InitialInstanceCount", 1)) if variants else 1,
         arn=arn,
+        model_data_url=model_data_url,
+        desired_instance_count=desired_instance_count,
     )
 
 
@@ -118,8 +126,9 @@ class ControlPlane:
                 self._account_id = DEFAULT_ACCOUNT
         return self._account_id
 
-    def describe(self, name: str) -> EndpointSettings:
-        """The endpoint's settings now; :class:`EndpointNotFoundError` if it does not exist or is not asynchronous."""
+    def describe(self, name: str, *, pending: bool = False) -> EndpointSettings:
+        """The endpoint's settings now (``pending``: those of the update in progress, if any);
+        :class:`EndpointNotFoundError` if it does not exist or is not asynchronous."""
         try:
             endpoint = self._sagemaker.describe_endpoint(EndpointName=name)
         except ClientError as exc:
@@ -129,7 +138,34 @@ class ControlPlane:
         arn = endpoint.get("EndpointArn")
         account = account_of(arn) or self.account()
         config_name = endpoint["EndpointConfigName"]
+        live = endpoint.get("ProductionVariants") or []
+        # UNVERIFIED whether DescribeEndpoint names the new config while Updating or only in PendingDeploymentSummary.
+        deployment = endpoint.get("PendingDeploymentSummary")
+        if pending and deployment:
+            config_name = deployment["EndpointConfigName"]
+            live = deployment.get("ProductionVariants") or live  # type: ignore[assignment]  # the fields read are shared
         config = self._sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+        variants = config.get("ProductionVariants") or []
+        model_data_url = None
+        if variants and variants[0].get("ModelName"):
+            try:
+                model = self._sagemaker.describe_model(ModelName=variants[0]["ModelName"])
+                model_data_url = model.get("PrimaryContainer", {}).get("ModelDataUrl")
+            except ClientError:  # a config naming no model moto knows (tests); the container is then given
+                model_data_url = None
+        desired = live[0].get("DesiredInstanceCount") if live else None
         return settings_from(
-            name, account, config_name, config, arn=arn, default_max_concurrency=self._default_max_concurrency
+            name,
+            account,
+            config_name,
+            config,
+            arn=arn,
+            default_max_concurrency=self._default_max_concurrency,
+            model_data_url=model_data_url,
+            desired_instance_count=int(desired) if desired is not None else None,
         )
+
+    def status(self, name: str) -> tuple[str, str]:
+        """The endpoint's status and config name now (DescribeEndpoint)."""
+        endpoint = self._sagemaker.describe_endpoint(EndpointName=name)
+        return endpoint["EndpointStatus"], endpoint["EndpointConfigName"]

@@ -1,0 +1,110 @@
+"""Waiting for exactly some files' results (``asyncinfer submit --wait``), by their inference ids, in the jobs table.
+
+The results queue belongs to its consumers (a message received there is taken from them), so a waiting user reads
+the job records instead: one consistent ``BatchGetItem`` per 100 open jobs per poll, nothing else. A job counts as
+arrived once it is terminal (``COMPLETED`` or ``FAILED``); its result event carries the same fields.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from async_pipeline.jobs import TERMINAL, Job, JobStatus
+
+from asyncinfer.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesOutputTypeDef
+
+BATCH = 100  # BatchGetItem takes at most 100 keys
+
+
+class ExitCode(IntEnum):
+    """``submit --wait``'s exit status: 0 only when every file COMPLETED."""
+
+    COMPLETED = 0
+    FAILED = 3  # every file reached a terminal state, and at least one FAILED
+    TIMED_OUT = 4  # at least one file had no result when the timeout ran out (whatever the others did)
+
+
+@dataclass
+class WaitResult:
+    finished: dict[str, Job] = field(default_factory=dict)  # by inference id, in arrival order
+    waiting: list[str] = field(default_factory=list)  # inference ids still open (or unknown) at the deadline
+
+    @property
+    def failed(self) -> list[Job]:
+        return [job for job in self.finished.values() if job.status is JobStatus.FAILED]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code(len(self.waiting), len(self.failed))
+
+
+def exit_code(waiting: int, failed: int) -> ExitCode:
+    if waiting:
+        return ExitCode.TIMED_OUT
+    return ExitCode.FAILED if failed else ExitCode.COMPLETED
+
+
+def fetch(dynamodb: DynamoDBClient, table: str, inference_ids: Iterable[str]) -> dict[str, Job]:
+    """The records of these ids that exist (consistent reads; keys DynamoDB leaves unprocessed are asked again)."""
+    found: dict[str, Job] = {}
+    ids = list(dict.fromkeys(inference_ids))
+    for start in range(0, len(ids), BATCH):
+        keys: list[Any] = [{"inferenceId": {"S": iid}} for iid in ids[start : start + BATCH]]
+        while keys:
+            response = dynamodb.batch_get_item(RequestItems={table: {"Keys": keys, "ConsistentRead": True}})
+            for item in response.get("Responses", {}).get(table, []):
+                job = Job.from_item(item)
+                found[job.inference_id] = job
+            unprocessed: KeysAndAttributesOutputTypeDef | None = response.get("UnprocessedKeys", {}).get(table)
+            keys = list(unprocessed["Keys"]) if unprocessed else []
+    return found
+
+
+class Sleeper:
+    """Time, injected so that tests need not wait."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def wait(
+    target: Target,
+    inference_ids: list[str],
+    timeout: float,
+    on_result: Callable[[Job], None] | None = None,
+    poll_seconds: float = 1.0,
+    clock: Sleeper | None = None,
+) -> WaitResult:
+    """Poll the jobs table until every id is terminal or ``timeout`` seconds have passed; ``on_result`` hears of
+    each job as it turns terminal (once)."""
+    clock = clock or Sleeper()
+    dynamodb = target.client("dynamodb")
+    table = target.outputs["JobsTableName"]
+    result = WaitResult()
+    open_ids = list(dict.fromkeys(inference_ids))
+    deadline = clock.now() + timeout
+    while open_ids:
+        jobs = fetch(dynamodb, table, open_ids)
+        for iid in list(open_ids):
+            job = jobs.get(iid)
+            if job is not None and job.status in TERMINAL:
+                result.finished[iid] = job
+                open_ids.remove(iid)
+                if on_result is not None:
+                    on_result(job)
+        if not open_ids or clock.now() >= deadline:
+            break
+        clock.sleep(min(poll_seconds, max(0.0, deadline - clock.now())))
+    result.waiting = open_ids
+    return result

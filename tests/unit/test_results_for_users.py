@@ -1,0 +1,186 @@
+"""Results for the people who drop the files (issue 13): metadata round trip, CustomAttributes, derived output names.
+
+Pure functions directly; the handlers against moto (tests/moto_world.py), the endpoint stubbed at the HTTP layer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import submitter
+import success_handler
+from async_pipeline import output_names, user_metadata, wiring
+from async_pipeline.inference_ids import identify
+from async_pipeline.jobs import Job, JobStatus
+from async_pipeline.s3_events import parse_record
+from async_pipeline.user_metadata import InvalidCustomAttributes
+
+from tests.moto_world import OUTPUT_BUCKET, World
+from tests.samples import FakeLambdaContext, validate_result_detail
+
+# The API's patterns (reference §1.2), as the service model writes them.
+FILENAME = re.compile(r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$")
+EXTENSION = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
+ID = "3fee29e7a452118b4718a733c35923aaee06dc500c52d7461b82663630b483c0"
+
+
+# --- CustomAttributes -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({}, None),
+        ({"custom-attributes": ""}, None),
+        ({"other": "x"}, None),
+        ({"custom-attributes": "trace=abc; user=7"}, "trace=abc; user=7"),
+        ({"custom-attributes": "x" * 1024}, "x" * 1024),
+        ({"custom-attributes": "!~"}, "!~"),
+    ],
+)
+def test_custom_attributes_forwarded_verbatim(metadata: dict[str, str], expected: str | None) -> None:
+    assert user_metadata.custom_attributes(metadata) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("x" * 1025, "1025 characters"),
+        ("caf\u00e9", "'é' at position 3"),
+        (" leading", "' ' at position 0"),
+        ("trailing\t", "'\\t' at position 8"),
+        ("new\nline", "'\\n' at position 3"),
+        ("nul\x00", "'\\x00' at position 3"),
+    ],
+)
+def test_invalid_custom_attributes_say_why(value: str, why: str) -> None:
+    with pytest.raises(InvalidCustomAttributes, match=re.escape(why)):
+        user_metadata.custom_attributes({"custom-attributes": value})
+
+
+# --- derived output names ---------------------------------------------------------------------------------------
+
+
+def test_filename_is_derived_from_the_inference_id_within_the_api_pattern() -> None:
+    name = output_names.filename_for(ID)
+    assert name == f"{ID[:28]}.out" and len(name) <= 32 and FILENAME.match(name)
+
+
+@pytest.mark.parametrize(
+    ("key", "extension"),
+    [
+        ("rows.csv", None),
+        ("incoming/rows.csv", "incoming"),
+        ("incoming/2026/12/rows.csv", "incoming/2026/12"),
+        ("a!_.*'()-b/rows.csv", "a!_.*'()-b"),
+        ("incoming/daily report € + 50%/rows.csv", "incoming/daily_report_____50_"),
+        ("日本語/über/x.csv", "___/_ber"),
+        ("a//b/x.csv", "a/_/b"),
+        ("./../x.csv", "_/_"),
+        ("/leading.csv", "_"),
+        ("s3:/x.csv", "s3_"),
+    ],
+)
+def test_path_extension_maps_the_folder_into_the_api_pattern(key: str, extension: str | None) -> None:
+    mapped = output_names.path_extension_for(key)
+    assert mapped == extension
+    if mapped is not None:
+        assert EXTENSION.match(mapped) and len(mapped) <= 512
+
+
+def test_path_extension_is_cut_at_the_last_whole_segment_within_512() -> None:
+    key = "/".join(["abcdefghi"] * 60) + "/x.csv"  # 599 characters of folder
+    mapped = output_names.path_extension_for(key)
+    assert mapped is not None and len(mapped) <= 512 and mapped == "/".join(["abcdefghi"] * 51)
+
+
+def test_output_uri_under_the_output_path() -> None:
+    assert output_names.output_uri("s3://out/output/", "in/a b.csv", ID) == f"s3://out/output/in/{ID[:28]}.out"
+    assert output_names.output_uri("s3://out/output", "a.csv", ID) == f"s3://out/output/{ID[:28]}.out"
+
+
+# --- the submitter and the handlers -----------------------------------------------------------------------------
+
+
+def _id(event: dict[str, object]) -> str:
+    return identify(parse_record(event["Records"][0])).inference_id  # type: ignore[index]
+
+
+def test_invalid_custom_attributes_fail_the_job_with_its_reason_not_a_retry(world: World) -> None:
+    event = world.s3_event("incoming/bad.csv", Metadata={"custom-attributes": "x" * 1025, "batch": "7"})
+    assert submitter.lambda_handler(event, FakeLambdaContext()) == {"rejected": 1}
+    assert world.endpoint.calls == []
+    job = world.job(_id(event))
+    assert job is not None and job["status"] == "FAILED" and "1025 characters" in job["failureReason"]
+    [result] = world.results()
+    validate_result_detail(result["detail"])
+    assert result["detail"]["metadata"] == {"custom-attributes": "x" * 1025, "batch": "7"}
+    assert result["detail"]["schemaVersion"] == "1.1"
+
+
+def test_metadata_round_trip_to_the_result_event(world: World) -> None:
+    event = world.s3_event("in/2026/rows.csv", Metadata={"custom-attributes": "k=v", "owner": "ana"})
+    assert submitter.lambda_handler(event, FakeLambdaContext()) == {"submitted": 1}
+    inference_id = _id(event)
+    notification = world.notification_event(inference_id, succeeded=True)
+    assert success_handler.lambda_handler(notification, FakeLambdaContext()) == {"handled": {"recorded": 1}}
+    [result] = world.results()
+    detail = result["detail"]
+    validate_result_detail(detail)
+    assert detail["metadata"] == {"custom-attributes": "k=v", "owner": "ana"}
+    assert detail["outputLocation"] == f"s3://{OUTPUT_BUCKET}/output/in/2026/{inference_id[:28]}.out"
+
+
+def test_a_file_without_metadata_has_an_empty_metadata_object(world: World) -> None:
+    event = world.s3_event("plain.csv")
+    submitter.lambda_handler(event, FakeLambdaContext())
+    success_handler.lambda_handler(world.notification_event(_id(event), succeeded=True), FakeLambdaContext())
+    [result] = world.results()
+    assert result["detail"]["metadata"] == {}
+    assert result["detail"]["outputLocation"] == f"s3://{OUTPUT_BUCKET}/output/{_id(event)[:28]}.out"
+
+
+def test_unconfirmed_job_still_gets_its_metadata_from_the_version(world: World) -> None:
+    """The submitter died after the endpoint call (or the notification won the race): the record has no metadata,
+    so the handler reads the version's (one HeadObject) and keeps it on the record."""
+    event = world.s3_event("in/crash.csv", Metadata={"owner": "bo"})
+    obj = parse_record(event["Records"][0])
+    identity = identify(obj)
+    store = wiring.job_store()
+    job = Job(
+        inference_id=identity.inference_id,
+        status=JobStatus.SUBMITTING,
+        input_location=obj.uri,
+        version_source=identity.version_source,
+        object_version=identity.version,
+    )
+    store.claim(job, lease_expires_at_ms=int(time.time() * 1000) + 30_000, now_s=time.time())
+    # A notification for a SUBMITTING job: build it from a submitted copy of the record.
+    store.mark_submitted(
+        job, output_location="s3://o/output/x.out", failure_location=None, submitted_at="t", now_s=time.time()
+    )
+    notification = world.notification_event(identity.inference_id, succeeded=True)
+    world.dynamodb.update_item(
+        TableName=world.table,
+        Key={"inferenceId": {"S": identity.inference_id}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "SUBMITTING"}},
+    )
+    assert success_handler.lambda_handler(notification, FakeLambdaContext()) == {"handled": {"recorded": 1}}
+    [result] = world.results()
+    assert result["detail"]["metadata"] == {"owner": "bo"}
+    record = world.job(identity.inference_id)
+    assert record is not None and record["metadata"] == {"owner": "bo"} and "eventPending" not in record
+
+
+def test_a_version_gone_before_the_read_has_no_metadata(world: World) -> None:
+    event = world.s3_event("in/gone.csv", Metadata={"owner": "cy"})
+    version = event["Records"][0]["s3"]["object"]["versionId"]
+    world.s3.delete_object(Bucket="async-pipeline-input-example", Key="in/gone.csv", VersionId=version)
+    assert submitter.lambda_handler(event, FakeLambdaContext()) == {"rejected": 1}
+    [result] = world.results()
+    validate_result_detail(result["detail"])
+    assert "metadata" not in result["detail"]
