@@ -171,9 +171,11 @@ class EndpointLife:
         with self._lock:
             self._follow_desired(end)
             for variant in self._variants.values():
-                # Someone else set the emulator's count (a fault episode, an UpdateEndpoint): the fleet decides.
+                # Someone else set the emulator's count or moto's (a fault episode, an UpdateEndpoint that ended
+                # with the counts of its new config): the fleet decides, and both are told again.
                 if self._emulator.stats(variant.endpoint)["instances"] != variant.serving:
                     variant.serving = None
+                variant.reported_current = None
             self._advance(end)
             for variant in self._variants.values():
                 self._publish(variant, end - PERIOD_SECONDS)
