@@ -16,6 +16,7 @@ import pytest
 
 from asyncinfer.local import moto_patches
 from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
+from asyncinfer.local.endpoint.settings import ControlPlane
 from asyncinfer.local.endpoint_life import EndpointLife, LifeClients, LifeOptions
 from asyncinfer.local.physical_ids import ACCOUNT
 from asyncinfer.local.provision import Provisioner
@@ -217,3 +218,20 @@ def test_an_alarm_tells_its_topic_when_its_state_changes(moto_url: str, containe
         assert bodies[0]["Trigger"]["MetricName"] == "InvocationFailures"
     finally:
         stack.emulator.stop(grace_seconds=0.5)
+
+
+def test_a_capacity_change_is_not_mistaken_for_an_endpoint_update(stack: Stack) -> None:
+    """Both leave the endpoint Updating; only UpdateEndpoint has a new config for the update watcher to start."""
+    sagemaker = stack.client("sagemaker")
+    control_plane = ControlPlane(sagemaker, stack.client("sts"))
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=stack.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2, "DesiredWeight": 1.0}],
+    )
+    assert control_plane.status(stack.name)[0] == "Updating"
+    assert not control_plane.update_in_progress(stack.name)
+    stack.minutes(3)  # the second instance started: in service again
+    config = control_plane.status(stack.name)
+    assert config[0] == "InService"
+    sagemaker.update_endpoint(EndpointName=stack.name, EndpointConfigName=config[1], RetainAllVariantProperties=True)
+    assert control_plane.update_in_progress(stack.name)
