@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# How often (real seconds) the variant's desired count is read between minutes (UpdateEndpointWeightsAndCapacities
+# or UpdateEndpoint by someone else: SageMaker acts on it at once).
+FOLLOW_SECONDS = 1.0
 # Behind by more than this many emulated minutes (a time scale this machine cannot keep up with): skip ahead.
 MAX_LAG_MINUTES = 30
 
@@ -158,10 +161,14 @@ class EndpointLife:
                     minute = (math.floor(self.clock.now() / PERIOD_SECONDS) + 1) * PERIOD_SECONDS
                 continue
             try:
-                self._advance(now)
+                with self._lock:
+                    self._follow_desired(now)  # SageMaker acts on a new desired count at once, not at the minute
+                    self._advance(now)
             except Exception:  # as above: an instance change is reported again at the next minute
                 logger.exception("endpoint life: instance changes could not be applied")
-            wake = min([minute, *(c for v in self._variants.values() if (c := v.fleet.next_change()) is not None)])
+            follow = now + FOLLOW_SECONDS * self.clock.scale
+            changes = (c for v in self._variants.values() if (c := v.fleet.next_change()) is not None)
+            wake = min([minute, follow, *changes])
             self.clock.wait(self._stop, max(wake - now, 0.0) + 0.001)
 
     # --- one minute -----------------------------------------------------------------------------------------------
