@@ -3,15 +3,17 @@
 Implements the endpoint emulator's :class:`~asyncinfer.local.endpoint.updates.ModelHosting`: the first container
 listens on the stack's model port; a container for a new ``ModelDataUrl`` starts on a free port and must load its
 model before any invocation goes to it (SageMaker's health check); the one it replaces keeps serving the
-invocations already sent to it and stops ``retire_after`` seconds later, as an old instance stops once traffic has
-moved. A container the user runs (``--container-url``) cannot be given another model from here: an update to a new
-model is then refused, loudly, rather than served by the old model.
+invocations already sent to it and stops once they are answered (within ``retire_after`` seconds), as an old
+instance stops once traffic has moved. A container the user runs (``--container-url``) cannot be given another
+model from here: an update to a new model is then refused, loudly, rather than served by the old model.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+RETIRE_GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -42,16 +46,18 @@ class ModelFleet:
         *,
         latency_seconds: float = 0.0,
         load_timeout: float = 120.0,
-        retire_after: float = 60.0,
+        retire_after: float = 3600.0,  # InvocationTimeoutSeconds' maximum
+        on_switch: Callable[[str, str], None] | None = None,
     ) -> None:
         self._s3 = s3
         self._host = host
         self._latency = latency_seconds
         self._load_timeout = load_timeout
         self._retire_after = retire_after
+        self._on_switch = on_switch  # (endpoint, new URL): e.g. the stack's state file
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._endpoints: dict[str, _Containers] = {}
-        self._timers: list[threading.Timer] = []
 
     def start(self, endpoint: str, model_data_url: str, port: int) -> str:
         """The endpoint's first container, on ``port`` (raises the server's own errors: the stack cannot start)."""
@@ -90,11 +96,10 @@ class ModelFleet:
                 return
             old, containers.active = containers.active, new
             containers.retiring.append(old)
-            timer = threading.Timer(self._retire_after, self._retire, (containers, old))
-            timer.daemon = True
-            self._timers.append(timer)
         logger.info("endpoint %s: now served by %s (%s); %s retires", endpoint, new.url, new.model_uri, old.url)
-        timer.start()
+        if self._on_switch is not None:
+            self._on_switch(endpoint, new.url)
+        threading.Thread(target=self._retire, args=(containers, old), name="model-retire", daemon=True).start()
 
     def discard(self, endpoint: str) -> None:
         with self._lock:
@@ -104,20 +109,24 @@ class ModelFleet:
             prepared.stop()
 
     def stop(self) -> None:
+        self._stopping.set()
         with self._lock:
-            timers, self._timers = self._timers, []
             servers = [
                 server
                 for containers in self._endpoints.values()
                 for server in (containers.active, containers.prepared, *containers.retiring)
                 if server is not None
             ]
-        for timer in timers:
-            timer.cancel()
         for server in servers:
             server.stop()
 
     def _retire(self, containers: _Containers, server: ModelServer) -> None:
+        # A request the emulator routed just before the switch may not have arrived yet: a short grace, then wait
+        # for what the old container is answering.
+        deadline = time.monotonic() + self._retire_after
+        self._stopping.wait(RETIRE_GRACE_SECONDS)
+        while server.in_flight and time.monotonic() < deadline and not self._stopping.wait(0.2):
+            pass
         with self._lock:
             if server in containers.retiring:
                 containers.retiring.remove(server)
@@ -142,7 +151,7 @@ class ExternalContainer:
         self._model_data_url = model_data_url
 
     def prepare(self, endpoint: str, model_data_url: str | None) -> None:
-        if model_data_url != self._model_data_url:
+        if model_data_url != self._model_data_url:  # the model it serves; a config change keeping it is fine
             raise ModelDeployError(
                 f"the local stack sends invocations to your container at {self.url}, which it cannot give another "
                 f"model; start your container with {model_data_url} and the local stack again (asyncinfer local up "

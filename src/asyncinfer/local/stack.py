@@ -122,12 +122,13 @@ def read_state(state_dir: Path) -> dict[str, Any]:  # the state file's JSON
     return loaded
 
 
-def record_parameters(state_dir: Path, parameters: dict[str, str]) -> None:
-    """The parameters the running local stack now has (after asyncinfer deploy changed some)."""
+def update_state(state_dir: Path, **fields: object) -> None:
+    """Change fields of the running local stack's state file (parameters after asyncinfer deploy, the model
+    container after an endpoint update), atomically."""
     state = read_state(state_dir)
-    state["parameters"] = parameters
+    state.update(fields)
     path = state_dir / STATE_FILE
-    scratch = path.with_suffix(".tmp")
+    scratch = path.with_name(f".{STATE_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
     scratch.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     scratch.replace(path)
 
@@ -288,12 +289,18 @@ class RunningStack:
                 if bucket not in existing:
                     s3.create_bucket(Bucket=bucket)
                 s3.upload_file(str(artifact), bucket, key)
-        self._fleet = ModelFleet(s3, self.config.host, latency_seconds=self.config.model_latency_seconds)
+        self._fleet = ModelFleet(
+            s3, self.config.host, latency_seconds=self.config.model_latency_seconds, on_switch=self._container_moved
+        )
         for index, endpoint in enumerate(self.stack.endpoints):
             # The stack's model port for the first endpoint's first container; any free port after that.
             self._fleet.start(
                 endpoint, self.stack.model_data_urls[endpoint], self.config.ports.model if index == 0 else 0
             )
+
+    def _container_moved(self, endpoint: str, url: str) -> None:
+        if self.stack is not None and endpoint == self.stack.endpoints[0] and self.config.state_file.exists():
+            update_state(self.config.state_dir, model_container_url=url)
 
     @property
     def container_url(self) -> str:

@@ -346,7 +346,7 @@ def update_running_stack(
 ) -> tuple[UpdatePlan, list[UpdateResult]]:
     """Plan, and unless ``dry_run`` apply, ``overrides`` on the local stack whose state is in ``state_dir``; its
     recorded parameters follow a successful update."""
-    from asyncinfer.local.stack import record_parameters, session
+    from asyncinfer.local.stack import session, update_state
     from asyncinfer.local.template import load_sam
 
     state = _state(state_dir)
@@ -360,7 +360,7 @@ def update_running_stack(
     if dry_run:
         return plan, []
     results = apply_update(sam, plan, clients, stack, region, timeout=timeout)
-    record_parameters(state_dir, plan.parameters)
+    update_state(state_dir, parameters=plan.parameters)
     return plan, results
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Literal, Protocol, cast
 
 from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
@@ -40,7 +41,18 @@ class ContainerApp(Protocol):
 class ContainerHTTPServer(LoopbackServer):
     def __init__(self, address: tuple[str, int], app: ContainerApp) -> None:
         self.app = app
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations being answered now (an instance retired after an update finishes these first)."""
+        return self._in_flight
+
+    def _count(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight += delta
 
 
 class _Handler(KeepAliveHandler):
@@ -105,16 +117,20 @@ class _Handler(KeepAliveHandler):
             if self._read_body(app.max_content_length) is not None:
                 self._send(404, b"Not Found")
             return
-        body = self._read_body(app.max_content_length)
-        if body is None:
-            return
-        result = invoke(
-            body,
-            self.headers.get("Content-Type"),
-            self.headers.get("Accept"),
-            app.get_model,
-            default_accept=app.default_accept,
-        )
-        if result.status == 200 and app.latency_seconds > 0:
-            app.simulate_latency()
-        self._send(result.status, result.body, result.content_type)
+        self._server._count(1)
+        try:
+            body = self._read_body(app.max_content_length)
+            if body is None:
+                return
+            result = invoke(
+                body,
+                self.headers.get("Content-Type"),
+                self.headers.get("Accept"),
+                app.get_model,
+                default_accept=app.default_accept,
+            )
+            if result.status == 200 and app.latency_seconds > 0:
+                app.simulate_latency()
+            self._send(result.status, result.body, result.content_type)
+        finally:
+            self._server._count(-1)

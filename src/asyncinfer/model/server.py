@@ -109,6 +109,12 @@ class ModelServer:
         return self._state
 
     @property
+    def in_flight(self) -> int:
+        """Invocations being answered now."""
+        httpd = self._httpd
+        return httpd.in_flight if httpd is not None else 0
+
+    @property
     def load_error(self) -> str | None:
         """Why loading failed (the text /ping and /invocations report), or None."""
         return self._load_error
