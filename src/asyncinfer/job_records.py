@@ -28,3 +28,17 @@ def list_jobs(target: Target, status: str | None = None, limit: int | None = Non
         if limit is not None and len(jobs) >= limit:
             return jobs[:limit]
     return sorted(jobs, key=lambda job: job.completed_time or job.submitted_at or "")
+
+
+def status_counts(target: Target) -> dict[str, int]:
+    """How many jobs are in each status (one scan reading only the status)."""
+    dynamodb: DynamoDBClient = target.client("dynamodb")
+    counts: dict[str, int] = {}
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=target.outputs["JobsTableName"], ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            status = item.get("status", {}).get("S", "?")
+            counts[status] = counts.get(status, 0) + 1
+    return counts

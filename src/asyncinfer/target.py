@@ -5,9 +5,10 @@ Everything after this point (uploads, job queries, result events) is the same co
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 
@@ -25,9 +26,21 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 from asyncinfer.local.stack import StackError, read_state, session
+from asyncinfer.local.time_scale import emulated_now
 
 Service = Literal[
-    "cloudformation", "dynamodb", "events", "lambda", "s3", "sagemaker", "sagemaker-runtime", "sns", "sqs", "sts"
+    "application-autoscaling",
+    "cloudformation",
+    "cloudwatch",
+    "dynamodb",
+    "events",
+    "lambda",
+    "s3",
+    "sagemaker",
+    "sagemaker-runtime",
+    "sns",
+    "sqs",
+    "sts",
 ]
 REQUIRED_OUTPUTS = (
     "InputBucketName",
@@ -51,8 +64,15 @@ class Target:
     sagemaker_runtime_url: str | None = None
     lambda_url: str | None = None
     state_dir: Path | None = None  # the local stack's state folder (None: a deployed stack)
+    # The local stack's clock (local/time_scale.py): its CloudWatch timestamps and scaling times run time_scale times
+    # faster than real time from time_anchor on. A deployed stack: real time.
+    time_scale: float = 1.0
+    time_anchor: float | None = None
+    instance_start_seconds: float | None = None  # the local stack's; unknown on AWS
     _session: boto3.Session | None = None
 
+    @overload
+    def client(self, service: Literal["application-autoscaling", "cloudwatch"]) -> Any: ...  # no stubs installed
     @overload
     def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
     @overload
@@ -86,6 +106,11 @@ class Target:
     def is_local(self) -> bool:
         return self.endpoint_url is not None
 
+    def now(self) -> float:
+        """The stack's time now, in seconds since the epoch (the local stack's emulated time)."""
+        real = time.time()
+        return real if self.time_anchor is None else emulated_now(self.time_anchor, self.time_scale, real)
+
 
 def local(state_dir: Path) -> Target:
     state = read_state(state_dir)
@@ -97,6 +122,9 @@ def local(state_dir: Path) -> Target:
         sagemaker_runtime_url=state["sagemaker_runtime_url"],
         lambda_url=state.get("lambda_url"),
         state_dir=state_dir,
+        time_scale=float(state.get("time_scale") or 1.0),
+        time_anchor=state.get("time_anchor"),
+        instance_start_seconds=state.get("instance_start_seconds"),
     )
 
 

@@ -106,6 +106,11 @@ def test_submit_watch_and_jobs(detached: dict[str, str], tmp_path: Path) -> None
     assert {job["inputLocation"].rsplit("/", 1)[1] for job in jobs} == {"one row.csv", "bad.csv"}
     failed = run("jobs", "--status", "FAILED", "--json", env=detached)
     assert [json.loads(line)["status"] for line in failed.stdout.splitlines()] == ["FAILED"]
+    # The endpoint's view, from the AWS APIs only (its text is unit-tested): the template's first instance and
+    # the jobs by status.
+    status = json.loads(run("status", "--json", env=detached).stdout)
+    assert (status["status"], status["current_instances"], status["min_instances"]) == ("InService", 1, 0)
+    assert status["jobs"] == {"COMPLETED": 1, "FAILED": 1}
 
 
 def test_submit_wait(detached: dict[str, str], tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from tests.support import local_stack
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with local_stack(tmp_path_factory.mktemp("stack")) as stack:
+    # Instances that start and stop at once: the tests scale the variant themselves (_scale).
+    with local_stack(tmp_path_factory.mktemp("stack"), instance_start_seconds=0, instance_stop_seconds=0) as stack:
         yield stack
 
 
@@ -50,8 +51,8 @@ def test_the_templates_scalable_target_and_policies_are_registered(running: Runn
     ]
     policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert sorted(p["PolicyType"] for p in policies) == ["StepScaling", "TargetTrackingScaling"]
-    # Registered, but nothing scales the local endpoint: still listed as not emulated.
-    assert "AWS::ApplicationAutoScaling::ScalableTarget" in running.stack.not_emulated
+    # Registered and driven by the local stack's autoscaling (endpoint_life.py): no longer listed as not emulated.
+    assert "AWS::ApplicationAutoScaling::ScalableTarget" not in running.stack.not_emulated
 
 
 def test_update_endpoint_with_another_instance_type_is_refused_while_registered(running: RunningStack) -> None:
@@ -122,13 +123,24 @@ def _served(running: RunningStack) -> tuple[str, str, str]:
 
 
 def _scale(running: RunningStack, endpoint: str, instances: int) -> None:
-    """What Application Auto Scaling does: the variant's desired count in the control plane, the instances in the
-    data plane. An update with RetainAllVariantProperties keeps that count (0 here: nothing wakes the endpoint)."""
-    running.client("sagemaker").update_endpoint_weights_and_capacities(
+    """What Application Auto Scaling does: the variant's desired count in the control plane; the local stack's
+    instances follow (at once in this module) and the endpoint is InService again. An update with
+    RetainAllVariantProperties keeps that count (0 here: nothing wakes the endpoint before the low alarm's 15
+    minutes, which no test here waits for)."""
+    sagemaker = running.client("sagemaker")
+    sagemaker.update_endpoint_weights_and_capacities(
         EndpointName=endpoint,
         DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": instances}],
     )
-    running.emulator.set_instance_count(endpoint, instances)
+    deadline = time.monotonic() + 10
+    while True:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+        current = described["ProductionVariants"][0].get("CurrentInstanceCount")
+        if described["EndpointStatus"] == "InService" and current == instances:
+            break
+        assert time.monotonic() < deadline, f"the endpoint did not reach {instances} instance(s): {described}"
+        time.sleep(0.1)
+    assert running.emulator.stats(endpoint)["instances"] == instances
 
 
 def _model_name(running: RunningStack) -> str:

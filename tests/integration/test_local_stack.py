@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from async_pipeline import s3_events
 
-from asyncinfer.local.provision import EMULATED
+from asyncinfer.local.provision import EMULATED, UNPUBLISHED_ALARM
 from asyncinfer.local.stack import RunningStack
 from asyncinfer.local.template import Resolver, load_sam, parameter_values, transform
 from tests.samples import TEMPLATE
@@ -58,8 +58,16 @@ def test_every_emulated_resource_of_the_template_exists(running: RunningStack, c
     assert versioning["Status"] == "Enabled"
     ttl = running.client("dynamodb").describe_time_to_live(TableName=outputs["JobsTableName"])
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
-    # What is not emulated is said, not hidden.
-    assert "AWS::CloudWatch::Alarm" in running.stack.not_emulated
+    # What is not emulated is said, not hidden: the alarms are evaluated, but the functions' and the queues' metrics
+    # are never published locally.
+    assert "AWS::CloudWatch::Alarm" not in running.stack.not_emulated
+    assert sorted(running.stack.not_emulated[UNPUBLISHED_ALARM]) == [
+        "DeadLetterQueueNotEmptyAlarm",
+        "ErrorHandlerErrorsAlarm",
+        "SubmitterErrorsAlarm",
+        "SuccessHandlerErrorsAlarm",
+    ]
+    assert "AWS::CloudWatch::Dashboard" in running.stack.not_emulated
 
 
 def test_endpoint_config_is_the_templates(running: RunningStack, cfn: dict[str, Any]) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from async_pipeline.jobs import Job, JobStatus
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from asyncinfer import job_results, job_waits, target, uploads
 from asyncinfer.result_summary import Summary
@@ -40,16 +44,60 @@ def upload_items_showing_progress(stack: target.Target, items: list[uploads.Uplo
         return uploads.upload(stack, items, lambda _: bar.advance(task))
 
 
+class EndpointLine:
+    """A line of text kept up to date from ``read`` every ``interval`` seconds, on a thread of its own (a failed
+    read shows its error: the line informs, it never stops what it is shown above)."""
+
+    def __init__(self, read: Callable[[], str], interval: float = 3.0) -> None:
+        self.text = Text("endpoint: …", style="cyan")
+        self._read = read
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="endpoint-line", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.text.plain = self._read()
+            except Exception as exc:
+                self.text.plain = f"endpoint: unknown ({type(exc).__name__}: {exc})"[:200]
+            if self._stop.wait(self._interval):
+                return
+
+    def __enter__(self) -> EndpointLine:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def endpoint_line_of(stack: target.Target) -> Callable[[], str]:
+    """The endpoint's one-line status (asyncinfer.endpoint_status), read from the stack's AWS APIs."""
+    from asyncinfer import endpoint_status
+
+    return lambda: endpoint_status.endpoint_line(endpoint_status.gather(stack))
+
+
 def follow_showing_progress(
     stack: target.Target,
     expect: int | None,
     timeout: float,
     uploaded: Mapping[str, float] | None = None,
     show: bool = True,
+    endpoint_line: Callable[[], str] | None = None,
 ) -> tuple[Summary, list[Received]]:
-    """:func:`asyncinfer.results.follow` with a progress bar; ``show`` (without ``expect``) prints each event."""
+    """:func:`asyncinfer.results.follow` with a progress bar; ``show`` (without ``expect``) prints each event;
+    ``endpoint_line`` (e.g. :func:`endpoint_line_of`): a line above the bar, refreshed every few seconds."""
     follower = ResultFollower(stack)
-    with progress() as bar:
+    with contextlib.ExitStack() as stacked:
+        bar = progress()
+        if endpoint_line is None:
+            stacked.enter_context(bar)
+        else:
+            line = stacked.enter_context(EndpointLine(endpoint_line))
+            stacked.enter_context(Live(Group(line.text, bar), console=console, refresh_per_second=4))
         task = bar.add_task("results", total=expect)
 
         def on_result(item: Received, summary: Summary) -> None:

@@ -35,6 +35,44 @@ _local_options = [
 ]
 
 
+_time_options = [
+    click.option(
+        "--time-scale",
+        type=click.FloatRange(min=0.01, max=600),
+        default=1.0,
+        show_default=True,
+        help="A minute of the endpoint's life (metrics, alarms, cooldowns, instance start-up) lasts 60/N seconds.",
+    ),
+    click.option(
+        "--instance-start-seconds",
+        type=click.FloatRange(min=0),
+        default=120.0,
+        show_default=True,
+        help="Emulated seconds an endpoint instance takes to come into service (AWS: minutes).",
+    ),
+    click.option(
+        "--instance-stop-seconds",
+        type=click.FloatRange(min=0),
+        default=30.0,
+        show_default=True,
+        help="Emulated seconds an endpoint instance takes to stop.",
+    ),
+]
+
+
+def with_time_options(func: Command) -> Command:
+    """``--time-scale``, ``--instance-start-seconds``, ``--instance-stop-seconds`` (read with :func:`timed`)."""
+    for option in reversed(_time_options):
+        func = option(func)
+    return func
+
+
+def timed(config: LocalConfig, time_scale: float, instance_start_seconds: float, instance_stop_seconds: float) -> None:
+    config.time_scale = time_scale
+    config.instance_start_seconds = instance_start_seconds
+    config.instance_stop_seconds = instance_stop_seconds
+
+
 def with_local_options(func: Command) -> Command:
     """The options of a command that starts a local stack: ``--port``, ``--parameter``, ``--container-url``,
     ``--concurrency`` (read with :func:`local_config`)."""
@@ -61,6 +99,7 @@ def local() -> None:
 
 @local.command("up")
 @with_local_options
+@with_time_options
 @click.option("--detach", is_flag=True, help="Run in the background; stop it with `asyncinfer local down`.")
 @click.option("--faults", "faults_spec", default="none", show_default=True, help=FAULTS_HELP)
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault injections' random draws.")
@@ -70,6 +109,9 @@ def local_up(
     parameters: tuple[str, ...],
     container_url: str | None,
     concurrency: int,
+    time_scale: float,
+    instance_start_seconds: float,
+    instance_stop_seconds: float,
     detach: bool,
     faults_spec: str,
     fault_seed: int,
@@ -79,6 +121,7 @@ def local_up(
     from asyncinfer.faults import stack_parameters
 
     config = local_config(port, parameters, container_url, concurrency)
+    timed(config, time_scale, instance_start_seconds, instance_stop_seconds)
     plan = fault_plan(faults_spec, fault_seed)
     if plan:
         config.faults = plan

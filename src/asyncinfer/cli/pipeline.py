@@ -12,6 +12,7 @@ from asyncinfer import job_records, job_results
 from asyncinfer.cli.app import errors, key_values, target_of
 from asyncinfer.cli.display import (
     console,
+    endpoint_line_of,
     follow_showing_progress,
     summary_table,
     upload_showing_progress,
@@ -71,9 +72,10 @@ def submit(
 @click.option("--timeout", default=60.0, show_default=True, help="Stop after this many seconds without an event.")
 @click.pass_context
 def watch(ctx: click.Context, expect: int | None, timeout: float) -> None:
-    """Follow result events from the results queue (consumes them)."""
+    """Follow result events from the results queue (consumes them), below the endpoint's status line."""
     with errors():
-        summary, _ = follow_showing_progress(target_of(ctx), expect, timeout)
+        stack = target_of(ctx)
+        summary, _ = follow_showing_progress(stack, expect, timeout, endpoint_line=endpoint_line_of(stack))
         console.print(summary_table(summary, "results"))
 
 

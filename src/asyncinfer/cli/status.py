@@ -1,14 +1,17 @@
-"""``asyncinfer status FILE|S3-URI|INFERENCE-ID``: one file's job (asyncinfer.job_status).
-
-Without an argument the command is the endpoint view (issue 12); this module holds only the per-job part.
-"""
+"""``asyncinfer status``: the endpoint's state and why files are not done yet (asyncinfer.endpoint_status), or with
+``FILE|S3-URI|INFERENCE-ID`` one file's job (asyncinfer.job_status). Local stack, or ``--stack-name``."""
 
 from __future__ import annotations
 
-import click
-from rich.table import Table
+import json
+import time
 
-from asyncinfer import job_status
+import click
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from asyncinfer import target
 from asyncinfer.cli.app import errors, target_of
 from asyncinfer.cli.display import console
 
@@ -16,12 +19,52 @@ from asyncinfer.cli.display import console
 @click.command()
 @click.argument("reference", required=False)
 @click.option("--prefix", default="", help="For a local FILE: the --prefix it was submitted with.")
+@click.option("--json", "as_json", is_flag=True, help="The endpoint view as one JSON object (for scripts).")
+@click.option("--follow", is_flag=True, help="Refresh the endpoint view in place until Ctrl-C.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --follow.")
 @click.pass_context
-def status(ctx: click.Context, reference: str | None, prefix: str) -> None:
-    """One file's job: its state, times, output or reason; while it waits, the files ahead of it and whether the
-    endpoint is scaling out from zero. REFERENCE is a local file, an s3:// URI or an inference id."""
-    if reference is None:
-        raise click.UsageError("name a file, an s3:// URI or an inference id")
+def status(
+    ctx: click.Context, reference: str | None, prefix: str, as_json: bool, follow: bool, interval: float
+) -> None:
+    """Without REFERENCE: the endpoint (instances now and desired, backlog and age of the oldest request, scaling,
+    alarms in ALARM, job counts by status). With REFERENCE (a local file, an s3:// URI or an inference id): one
+    file's job, its state, times, output or reason; while it waits, the files ahead of it and whether the endpoint
+    is scaling out from zero."""
+    if reference is not None:
+        if as_json or follow:
+            raise click.UsageError("--json and --follow are for the endpoint view (no REFERENCE)")
+        _job(ctx, reference, prefix)
+        return
+    with errors():
+        stack = target_of(ctx)
+        try:
+            _endpoint(stack, as_json, follow, interval)
+        except KeyboardInterrupt:
+            return
+
+
+def _endpoint(stack: target.Target, as_json: bool, follow: bool, interval: float) -> None:
+    from asyncinfer import endpoint_status
+
+    if as_json:
+        while True:  # one object per line; once without --follow
+            click.echo(json.dumps(endpoint_status.gather(stack).to_json(), default=str))
+            if not follow:
+                return
+            time.sleep(interval)
+    if not follow:
+        for line in endpoint_status.lines(endpoint_status.gather(stack)):
+            console.print(line, highlight=False, markup=False)
+        return
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            live.update(Text("\n".join(endpoint_status.lines(endpoint_status.gather(stack)))), refresh=True)
+            time.sleep(interval)
+
+
+def _job(ctx: click.Context, reference: str, prefix: str) -> None:
+    from asyncinfer import job_status
+
     with errors():
         stack = target_of(ctx)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import json
 import threading
 import time
 import weakref
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
 
+DEFAULT_ACCOUNT = "123456789012"  # moto's
 _applied = False
 _lock = threading.Lock()
 _sequence = itertools.count()
@@ -275,6 +277,8 @@ _update_lock = threading.Lock()
 
 # The private path the endpoint emulator (SageMaker's data plane) posts to when an update is over (moto_server.py).
 ENDPOINT_UPDATE_PATH = "/_asyncinfer/sagemaker/endpoint-update"
+# The private path the local stack's instances and autoscaling post to (record_emulated; moto_process.py's client).
+EMULATED_PATH = "/_asyncinfer/emulated"
 
 
 def finish_endpoint_update(
@@ -299,11 +303,118 @@ def finish_endpoint_update(
     return {"EndpointStatus": endpoint.endpoint_status, "EndpointConfigName": endpoint.endpoint_config_name}
 
 
+def _variant_capacity() -> None:
+    """Application Auto Scaling sets a variant's desired count with UpdateEndpointWeightsAndCapacities; SageMaker
+    then starts or stops instances, and the endpoint is ``Updating`` until the current count reaches the desired
+    one. moto sets both counts at once: this sets the desired count only. The local stack's instances report the
+    current count as they start and stop (:func:`record_emulated`)."""
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.update_endpoint_weights_and_capacities
+
+    def update_endpoint_weights_and_capacities(
+        self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+    ) -> str:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None and endpoint in _pending:  # as AWS: no capacity change while an update runs
+            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        variants = endpoint.production_variants if endpoint is not None else []
+        before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
+        arn = original(self, endpoint_name, desired_weights_and_capacities)
+        endpoint = self.endpoints[endpoint_name]
+        for variant in endpoint.production_variants:
+            if before.get(variant["VariantName"]) is not None:
+                variant["CurrentInstanceCount"] = before[variant["VariantName"]]
+        _settle_status(endpoint)
+        return arn
+
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities  # type: ignore[method-assign]
+
+
+def _settle_status(endpoint: Any) -> None:  # moto's FakeEndpoint
+    """``Updating`` while a variant's instances have not reached its desired count, else ``InService``; an
+    UpdateEndpoint in progress owns the status until it is over (:func:`finish_endpoint_update`)."""
+    with _update_lock:
+        if endpoint in _pending:
+            return
+        moving = any(
+            v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants
+        )
+        endpoint.endpoint_status = "Updating" if moving else "InService"
+
+
+def _scaling_activities() -> None:
+    """moto has no DescribeScalingActivities. The local stack's autoscaling records its activities here
+    (:func:`record_emulated`) and this answers for them, newest first, as AWS does."""
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    def describe_scaling_activities(self: ApplicationAutoScalingResponse) -> str:
+        backend = self.applicationautoscaling_backend
+        activities = [
+            a
+            for a in reversed(getattr(backend, "activities", []))
+            if a["ServiceNamespace"] == self._get_param("ServiceNamespace")
+            and self._get_param("ResourceId") in (None, a["ResourceId"])
+            and self._get_param("ScalableDimension") in (None, a["ScalableDimension"])
+        ]
+        return json.dumps({"ScalingActivities": activities[: self._get_int_param("MaxResults") or 50]})
+
+    ApplicationAutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[attr-defined]
+
+
+def _alarms_start_insufficient() -> None:
+    """CloudWatch creates an alarm in INSUFFICIENT_DATA until its first evaluation; moto in OK. An alarm whose
+    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead."""
+    from moto.cloudwatch.models import Alarm
+
+    original = Alarm.__init__
+
+    def __init__(self: Alarm, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.state_value = "INSUFFICIENT_DATA"
+
+    Alarm.__init__ = __init__  # type: ignore[method-assign]
+
+
+def record_emulated(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What the local stack's endpoint and autoscaling tell moto, so that the AWS APIs answer as on AWS:
+    ``{"kind": "instance_count", "region", "endpoint", "variant", "count"}`` (the variant's current instance count;
+    the endpoint is InService once every variant has its desired count) and ``{"kind": "scaling_activity", "region",
+    "activity": {...}}`` (a DescribeScalingActivities entry, replaced when its ActivityId is known)."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+    from moto.sagemaker.models import sagemaker_backends
+
+    account = str(payload.get("account") or DEFAULT_ACCOUNT)
+    region = str(payload["region"])
+    if payload["kind"] == "instance_count":
+        endpoint = sagemaker_backends[account][region].endpoints[payload["endpoint"]]
+        for variant in endpoint.production_variants:
+            if variant["VariantName"] == payload["variant"]:
+                variant["CurrentInstanceCount"] = int(payload["count"])
+        _settle_status(endpoint)
+        return {"status": endpoint.endpoint_status}
+    if payload["kind"] == "scaling_activity":
+        backend = applicationautoscaling_backends[account][region]
+        activities: list[dict[str, Any]] = backend.__dict__.setdefault("activities", [])
+        activity = dict(payload["activity"])
+        for index, known in enumerate(activities):
+            if known["ActivityId"] == activity["ActivityId"]:
+                activities[index] = activity
+                break
+        else:
+            activities.append(activity)
+            del activities[:-1000]  # bounded, like AWS's six weeks of history
+        return {"activities": len(activities)}
+    raise ValueError(f"unknown kind {payload['kind']!r}")
+
+
 def apply() -> None:
     """Complete moto's S3 event records (versionId in versioned buckets, sequencer, the identity fields), make its
     DynamoDB item operations atomic, and remove four per-request costs (jsonpath parsing in EventBridge, the
     attribute scan of SQS receives, the backend lookup of the server's dispatcher, UpdateExpression parsing), and
-    add SageMaker's UpdateEndpoint with AWS's refusal of an instance-type change under autoscaling."""
+    add SageMaker's UpdateEndpoint with AWS's refusal of an instance-type change under autoscaling, a desired
+    instance count that the instances then reach, and DescribeScalingActivities."""
     global _applied  # noqa: PLW0603 - patching a library is process-wide by nature
     with _lock:
         if _applied:
@@ -314,6 +425,9 @@ def apply() -> None:
         _memoise_dispatch()
         _cache_update_expressions()
         _sagemaker_update_endpoint()
+        _variant_capacity()
+        _scaling_activities()
+        _alarms_start_insufficient()
         from moto.s3 import notifications
 
         original = notifications._get_s3_event

@@ -3,6 +3,7 @@ listens, notice when it dies, stop it. Imports nothing of moto: the stack proces
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
@@ -12,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib import request
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +122,16 @@ class MotoProcess:
                 process.wait()
         if self._watcher is not None:
             self._watcher.join(1)
+
+
+def record_emulated(aws_endpoint_url: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """Tell moto (in its own process, at ``aws_endpoint_url``) what the emulated services did; returns its answer."""
+    from asyncinfer.local.moto_patches import EMULATED_PATH  # imports no moto at module level
+
+    body = json.dumps(payload).encode()
+    call = request.Request(
+        aws_endpoint_url.rstrip("/") + EMULATED_PATH, body, {"Content-Type": "application/json"}, method="POST"
+    )
+    with request.urlopen(call, timeout=timeout) as answer:
+        loaded: dict[str, Any] = json.loads(answer.read())
+    return loaded

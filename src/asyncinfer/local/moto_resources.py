@@ -36,6 +36,29 @@ _QUEUE_ATTRIBUTES = {
     "SqsManagedSseEnabled",
 }
 _RULE_TARGET_KEYS = {"Id", "Arn", "DeadLetterConfig", "RetryPolicy", "Input", "InputPath"}
+# AWS::CloudWatch::Alarm properties that PutMetricAlarm takes under the same name.
+_ALARM_KEYS = {
+    "AlarmDescription",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "Metrics",
+    "ThresholdMetricId",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class MotoClients:
     events: EventBridgeClient
     sagemaker: SageMakerClient
     autoscaling: BaseClient  # application-autoscaling (no type stubs installed)
+    cloudwatch: BaseClient  # (no type stubs installed)
 
     @classmethod
     def of(cls, session: boto3.Session, endpoint_url: str, region: str) -> MotoClients:
@@ -60,6 +84,7 @@ class MotoClients:
             events=session.client("events", endpoint_url=endpoint_url, region_name=region),
             sagemaker=session.client("sagemaker", endpoint_url=endpoint_url, region_name=region),
             autoscaling=session.client("application-autoscaling", endpoint_url=endpoint_url, region_name=region),
+            cloudwatch=session.client("cloudwatch", endpoint_url=endpoint_url, region_name=region),
         )
 
 
@@ -186,8 +211,8 @@ def create(clients: MotoClients, resolver: Resolver, logical: str, kind: str, pr
             EndpointName=resolver.attrs[(logical, "EndpointName")], EndpointConfigName=props["EndpointConfigName"]
         )
     elif kind == "AWS::ApplicationAutoScaling::ScalableTarget":
-        # Registered so that SageMaker refuses what AWS refuses under autoscaling (moto_patches.scaling_refusal);
-        # nothing scales the endpoint locally.
+        # Registered as on AWS: SageMaker then refuses what AWS refuses under autoscaling
+        # (moto_patches.scaling_refusal), and the local stack's autoscaling (endpoint_life.py) reads it.
         target = {k: props[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
         call(
             clients.autoscaling,
@@ -218,3 +243,7 @@ def create(clients: MotoClients, resolver: Resolver, logical: str, kind: str, pr
             **configs,
         )["PolicyARN"]
         resolver.refs[logical] = arn
+    elif kind == "AWS::CloudWatch::Alarm":
+        # Evaluated, and its actions run, by the local stack's CloudWatch (endpoint_life.py).
+        alarm = {k: v for k, v in props.items() if k in _ALARM_KEYS}
+        call(clients.cloudwatch, "PutMetricAlarm", AlarmName=resolver.refs[logical], **alarm)

@@ -137,12 +137,15 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         self.environ = environ
         server = self.server
         assert isinstance(server, MotoServer)
-        own = environ["PATH_INFO"] in (STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH)
+        path = environ["PATH_INFO"]
+        own = path in (STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH, moto_patches.EMULATED_PATH)
         try:
-            if environ["PATH_INFO"] == STATS_PATH:
+            if path == STATS_PATH:
                 self._answer_json(server.costs.snapshot())
-            elif own:
+            elif path == moto_patches.ENDPOINT_UPDATE_PATH:
                 self._finish_endpoint_update(environ)
+            elif own:
+                self._record_emulated(environ)
             else:
                 self._respond(server.app, environ)
             body = environ["wsgi.input"]
@@ -219,6 +222,15 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             )
         except (ValueError, KeyError) as exc:
             self._answer_json({"Error": f"cannot finish the update: {exc!r}"}, status=400)
+            return
+        self._answer_json(answer)
+
+    def _record_emulated(self, environ: WSGIEnvironment) -> None:
+        """The local stack's endpoint and autoscaling tell moto what they did (moto_patches.record_emulated)."""
+        try:
+            answer = moto_patches.record_emulated(json.loads(environ["wsgi.input"].read() or b"{}"))
+        except (KeyError, ValueError, TypeError) as exc:
+            self._answer_json({"Error": f"cannot record it: {exc!r}"}, status=400)
             return
         self._answer_json(answer)
 

@@ -83,6 +83,10 @@ def name_resource(resolver: Resolver, logical: str, resource: Mapping[str, JSONV
                 (logical, "RoleId"): f"AROA{logical.upper()[:16]}",
             }
         )
+    elif kind == "AWS::CloudWatch::Alarm":
+        name = _explicit(resolver, props, "AlarmName") or generated_name(stack, logical, 255)
+        refs[logical] = name
+        attrs[(logical, "Arn")] = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"
     elif kind == "AWS::SNS::Subscription":
         refs[logical] = f"{resolver.resolve(props['TopicArn'])}:{logical}" if "TopicArn" in props else logical
     else:

@@ -4,8 +4,10 @@ Resources the pipeline's behaviour depends on are created through moto's APIs fr
 properties (moto_resources.py), under the names CloudFormation would give them (physical_ids.py). S3 → function
 and SNS → function deliveries are wired through internal SQS queues, with the template's own event filter and filter
 policy, for the local Lambda runtime to consume (lambda_wiring.py). The scalable target and its policies are
-registered, without effect (REGISTERED_ONLY). Everything else (IAM, alarms, dashboards, log groups, permissions,
-bucket and queue policies) is listed as not emulated, and so is autoscaling.
+registered and the alarms created as on AWS, for the local stack's CloudWatch and Application Auto Scaling
+(endpoint_life.py) to act on; an alarm on a metric nothing publishes locally (the functions' and the queues') is
+listed as not emulated. Everything else (IAM, dashboards, log groups, permissions, bucket and queue policies) is
+listed as not emulated.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asyncinfer.local.cloudwatch_metrics import published
 from asyncinfer.local.lambda_wiring import (
     EventSource,
     FunctionSpec,
@@ -44,10 +47,10 @@ EMULATED = (
     "AWS::SageMaker::Endpoint",
     "AWS::ApplicationAutoScaling::ScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::CloudWatch::Alarm",
 )
-# Registered in moto (so that SageMaker refuses an update as AWS does under autoscaling, and DescribeScalableTargets
-# answers) but without effect: nothing scales the local endpoint, so they stay listed as not emulated.
-REGISTERED_ONLY = ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy")
+# An alarm on any other metric is created and evaluated, but its metric never has data locally.
+UNPUBLISHED_ALARM = "AWS::CloudWatch::Alarm (its metric is not published locally)"
 # Read by the local stack itself rather than created in moto.
 INTERPRETED = (
     "AWS::Lambda::Function",
@@ -135,8 +138,10 @@ class Provisioner:
         not_emulated: dict[str, list[str]] = {}
         for logical in enabled:
             kind = resources[logical]["Type"]
-            if (kind not in EMULATED and kind not in INTERPRETED) or kind in REGISTERED_ONLY:
+            if kind not in EMULATED and kind not in INTERPRETED:
                 not_emulated.setdefault(kind, []).append(logical)
+            elif kind == "AWS::CloudWatch::Alarm" and not published(resources[logical].get("Properties", {})):
+                not_emulated.setdefault(UNPUBLISHED_ALARM, []).append(logical)
         endpoints = [
             resolver.get_att(name, "EndpointName")
             for name in enabled

@@ -7,7 +7,10 @@ Pieces, started in this order and stopped in reverse:
 3. the model container (a stand-in for the SageMaker XGBoost 1.7-1 container) loading the Model's artifact from
    its S3 URI, or any other container URL the user gives;
 4. the asynchronous endpoint emulator, reading the endpoint's AsyncInferenceConfig from the stack;
-5. the Lambda runtime running the template's functions on their triggers.
+5. the endpoint's life (:mod:`asyncinfer.local.endpoint_life`): its CloudWatch metrics and the template's alarms,
+   Application Auto Scaling on its scalable target and policies, instances that take time to start and stop, all on
+   a clock ``time_scale`` times faster than real time;
+6. the Lambda runtime running the template's functions on their triggers.
 
 With a fault plan (``LocalConfig.faults``, see :mod:`asyncinfer.faults`) the pieces misbehave on purpose: a chaos proxy
 goes between the endpoint emulator and the model container, the emulator gets its fault hooks, the trigger pollers
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
     from asyncinfer.faults.inputs import InputChanges
@@ -55,6 +60,7 @@ if TYPE_CHECKING:
     from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
     from asyncinfer.local.endpoint.invocation import ContainerUrl
     from asyncinfer.local.endpoint.updates import ModelHosting
+    from asyncinfer.local.endpoint_life import EndpointLife
     from asyncinfer.local.lambda_api import LambdaApi
     from asyncinfer.local.model_hosting import ModelFleet
     from asyncinfer.model.framework_limits import FrameworkLimits
@@ -84,6 +90,9 @@ class LocalConfig:
     model_latency_seconds: float = 0.0
     faults: FaultPlan | None = None  # fault injection (asyncinfer.faults); None or empty: none
     function_timeout: int | None = None  # overrides every function's Timeout (seconds), e.g. for soaks
+    time_scale: float = 1.0  # emulated minutes per real minute: metrics, alarms, cooldowns, instance start and stop
+    instance_start_seconds: float = 120.0  # emulated seconds an instance takes to come into service (AWS: minutes)
+    instance_stop_seconds: float = 30.0  # emulated seconds an instance takes to go
 
     @property
     def state_file(self) -> Path:
@@ -137,6 +146,7 @@ class RunningStack:
         self.failed = threading.Event()
         self._fleet: ModelFleet | None = None
         self._emulator: AsyncEndpointEmulator | None = None
+        self._life: EndpointLife | None = None
         self._runners: dict[str, FunctionRunner] = {}
         self._invoker: AsyncInvoker | None = None
         self._pollers: list[EventSourcePoller] = []
@@ -167,6 +177,7 @@ class RunningStack:
             self.stack = self._provision()
             self._start_model()
             self._start_emulator()
+            self._start_life()
             self._start_functions()
         except BaseException:
             self.stop()
@@ -190,6 +201,9 @@ class RunningStack:
             self._invoker.close()
         for runner in self._runners.values():
             runner.stop()
+        if self._life is not None:
+            self._life.stop()
+            self._life = None
         if self._emulator is not None:
             self._emulator.stop()
         if self._chaos is not None:
@@ -362,6 +376,37 @@ class RunningStack:
             emulator.register_endpoint(endpoint)
         emulator.watch_updates(self._hosting())  # UpdateEndpoint on moto reaches the endpoint (model included)
 
+    def _start_life(self) -> None:
+        from asyncinfer.local.endpoint_life import EndpointLife, LifeClients, LifeOptions
+        from asyncinfer.local.moto_process import record_emulated
+
+        assert self.stack is not None
+        assert self._emulator is not None
+        config = self.config
+        clients = LifeClients(
+            cloudwatch=self.client("cloudwatch"),
+            autoscaling=self.client("application-autoscaling"),
+            sagemaker=cast("SageMakerClient", self.client("sagemaker")),
+            sns=cast("SNSClient", self.client("sns")),
+        )
+        options = LifeOptions(config.time_scale, config.instance_start_seconds, config.instance_stop_seconds)
+        url = self.aws_endpoint_url
+        self._life = EndpointLife(
+            self._emulator,
+            clients,
+            self.stack.endpoints,
+            region=config.region,
+            account=self.stack.account,
+            recorder=lambda payload: record_emulated(url, payload),
+            options=options,
+        )
+        self._life.start()
+
+    @property
+    def life(self) -> EndpointLife:
+        assert self._life is not None, "the local stack is not started"
+        return self._life
+
     def _input_changes(self) -> InputChanges | None:
         """The ``input-changed`` fault's handle on the stack's input objects and jobs table (None when off)."""
         if self.faults is None or not self.faults.on("input-changed"):
@@ -463,6 +508,10 @@ class RunningStack:
             "parameters": self.stack.parameters,  # what asyncinfer deploy (stack_update.py) changes from
             "outputs": self.stack.outputs,
             "not_emulated": self.stack.not_emulated,
+            # The emulated clock (time_scale.py): CloudWatch timestamps and scaling times are in it.
+            "time_scale": self.config.time_scale,
+            "time_anchor": self._life.clock.anchor if self._life is not None else None,
+            "instance_start_seconds": self.config.instance_start_seconds,
         }
         if self.faults is not None:
             state["faults"] = self.faults.plan.to_json()

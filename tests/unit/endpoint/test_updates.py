@@ -27,12 +27,18 @@ SETTINGS = EndpointSettings(
 
 
 class ControlPlane:
-    def __init__(self, status: str, settings: EndpointSettings | Exception = SETTINGS) -> None:
+    def __init__(
+        self, status: str, settings: EndpointSettings | Exception = SETTINGS, *, capacity_change: bool = False
+    ) -> None:
         self._status, self._settings = status, settings
+        self._capacity_change = capacity_change  # Updating for UpdateEndpointWeightsAndCapacities, not UpdateEndpoint
         self.pending_reads = 0
 
     def status(self, name: str) -> tuple[str, str]:
         return self._status, "old-config"
+
+    def update_in_progress(self, name: str) -> bool:
+        return self._status == "Updating" and not self._capacity_change
 
     def describe(self, name: str, *, pending: bool = False) -> EndpointSettings:
         assert pending, "the watcher reads the config of the update, not the current one"
@@ -100,6 +106,13 @@ def test_a_model_that_does_not_start_ends_the_update_with_its_reason_and_switche
 @pytest.mark.parametrize("status", ["InService", "Creating", "Failed"])
 def test_an_endpoint_not_updating_is_left_alone(status: str) -> None:
     control, hosting, emulator = ControlPlane(status), Hosting(), Emulator()
+    watcher, finished = _watcher(control, hosting, emulator)
+    assert not watcher.check("ep")
+    assert (hosting.calls, emulator.updated, finished, control.pending_reads) == ([], [], [], 0)
+
+
+def test_updating_for_autoscaling_s_capacity_change_starts_no_model() -> None:
+    control, hosting, emulator = ControlPlane("Updating", capacity_change=True), Hosting(), Emulator()
     watcher, finished = _watcher(control, hosting, emulator)
     assert not watcher.check("ep")
     assert (hosting.calls, emulator.updated, finished, control.pending_reads) == ([], [], [], 0)

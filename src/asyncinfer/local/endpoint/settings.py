@@ -165,6 +165,12 @@ class ControlPlane:
             desired_instance_count=int(desired) if desired is not None else None,
         )
 
+    def update_in_progress(self, name: str) -> bool:
+        """Whether the endpoint is ``Updating`` for an UpdateEndpoint (it has a PendingDeploymentSummary), rather
+        than for a capacity change (UpdateEndpointWeightsAndCapacities, i.e. autoscaling), which starts no model."""
+        endpoint = self._sagemaker.describe_endpoint(EndpointName=name)
+        return endpoint["EndpointStatus"] == "Updating" and bool(endpoint.get("PendingDeploymentSummary"))
+
     def status(self, name: str) -> tuple[str, str]:
         """The endpoint's status and config name now (DescribeEndpoint)."""
         endpoint = self._sagemaker.describe_endpoint(EndpointName=name)

@@ -109,8 +109,8 @@ class UpdateWatcher:
     def check(self, name: str) -> bool:
         """Carry out the endpoint's update if it is ``Updating``; True if there was one."""
         status, config = self._control_plane.status(name)
-        if status != "Updating":
-            return False
+        if status != "Updating" or not self._control_plane.update_in_progress(name):
+            return False  # in service, or Updating for autoscaling's capacity change: no new model to start
         try:
             settings = self._control_plane.describe(name, pending=True)  # the new config's
         except Exception as exc:  # e.g. the config was deleted meanwhile: the update cannot succeed
