@@ -134,3 +134,10 @@ def test_cli_deploy_without_a_stack_name_and_no_local_stack_says_so(tmp_path: Pa
     result = CliRunner().invoke(main, ["deploy", "--dry-run"], env={"ASYNCINFER_STATE_DIR": str(tmp_path)})
     assert result.exit_code == 1
     assert "no local stack is up" in result.output
+
+
+def test_a_deploy_without_a_model_leaves_model_data_url_to_its_previous_value() -> None:
+    # sam deploy gives CloudFormation UsePreviousValue for a parameter it is not given: the deployed model stays.
+    steps = deploy.plan("my-stack", "eu-west-1", None, {"MaxInstances": "3"}, Path("template.yaml"))
+    sam_deploy = steps.commands[1]
+    assert sam_deploy[sam_deploy.index("--parameter-overrides") + 1 :] == ["MaxInstances=3"]

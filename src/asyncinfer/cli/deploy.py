@@ -3,6 +3,7 @@ serve it: ``sam build`` and ``sam deploy`` with ``--stack-name``, the local stac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,12 @@ class _ModelSource:
     def __init__(self, url: str | None, file: Path | None, demo: bool, dry_run: bool) -> None:
         self.url, self.file, self.demo, self.dry_run = url, file, demo, dry_run
 
-    def resolve(self, s3: S3Client, region: str, account: str, *, new_stack: bool) -> str | None:
+    @property
+    def given(self) -> bool:
+        """Whether the user said which model (else the deployed one stays, or a new stack gets the demo)."""
+        return self.url is not None or self.file is not None or self.demo
+
+    def resolve(self, s3: S3Client, region: str, account: Callable[[], str], *, new_stack: bool) -> str | None:
         from asyncinfer import deploy as deploying
         from asyncinfer import model_artifacts
 
@@ -70,12 +76,12 @@ class _ModelSource:
             return None
         with deploying.model_artifact(self.file) as artifact:
             if self.dry_run:
-                bucket = model_artifacts.default_bucket(region, account)
+                bucket = model_artifacts.default_bucket(region, account())
                 url = f"s3://{bucket}/{model_artifacts.content_key(model_artifacts.sha256_of(artifact))}"
                 console.print(f"would upload {artifact.name} to {url} (unless already there)", soft_wrap=True)
                 return url
             try:
-                upload = deploying.upload_model(s3, region, account, artifact)
+                upload = deploying.upload_model(s3, region, account(), artifact)
             except model_artifacts.ArtifactError as exc:
                 raise click.ClickException(str(exc)) from None
         console.print(f"{'uploaded' if upload.created else 'already uploaded'}: {upload.url}", soft_wrap=True)
@@ -92,8 +98,12 @@ def _deploy_locally(source: _ModelSource, overrides: dict[str, str]) -> None:
         stack = target.local(state_dir())
         try:
             stack_update.check_parameters(state_dir(), template, overrides)  # before anything is uploaded
-            account = stack.client("sts").get_caller_identity()["Account"]
-            url = source.resolve(stack.client("s3"), stack.region, account, new_stack=False)
+            url = source.resolve(
+                stack.client("s3"),
+                stack.region,
+                lambda: stack.client("sts").get_caller_identity()["Account"],
+                new_stack=False,
+            )
             if url is not None:
                 overrides = {"ModelDataUrl": url, **overrides}
             plan, results = stack_update.update_running_stack(state_dir(), template, overrides, dry_run=source.dry_run)
@@ -125,18 +135,22 @@ def _deploy_to_aws(ctx: click.Context, source: _ModelSource, overrides: dict[str
     region = session.region_name
     if not region:
         raise click.UsageError("no region: pass --region or configure one (AWS_REGION, ~/.aws/config)")
-    deployed = _deployed(session, stack_name, source.dry_run)
+    # A dry run that names its model needs no AWS call (nor credentials).
+    deployed = _deployed(session, stack_name, source.dry_run) if not (source.dry_run and source.given) else None
     reason = _refusal(stack_name, deployed, overrides)
     if reason is not None and not source.dry_run:
         raise click.ClickException(reason)
+
+    def account() -> str:
+        try:
+            return deploying.account_of(session)
+        except (BotoCoreError, ClientError) as exc:
+            if not source.dry_run:
+                raise click.ClickException(f"cannot find your AWS account (credentials?): {exc}") from None
+            return "<account>"
+
     with errors():
         try:
-            try:
-                account = deploying.account_of(session)
-            except (BotoCoreError, ClientError) as exc:
-                if not source.dry_run:
-                    raise click.ClickException(f"cannot find your AWS account (credentials?): {exc}") from None
-                account = "<account>"
             url = source.resolve(session.client("s3"), region, account, new_stack=deployed is None)
             if url is None and deployed is not None:
                 kept = deployed.get("ModelDataUrl") or "(the template's default)"
