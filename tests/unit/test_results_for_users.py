@@ -59,6 +59,40 @@ def test_invalid_custom_attributes_say_why(value: str, why: str) -> None:
         user_metadata.custom_attributes({"custom-attributes": value})
 
 
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("=?UTF-8?B?Y2Fmw6k=?=", "café"),  # what S3 returns for a value set as UTF-8 by another client
+        ("=?utf-8?q?caf=C3=A9_au_lait?=", "café au lait"),
+        ("=?UTF-8?Q?a?= =?UTF-8?Q?b?=", "ab"),  # whitespace between encoded words is not text
+        ("x =?ISO-8859-1?Q?caf=E9?= y", "x café y"),
+        ("plain=?value", "plain=?value"),
+        ("=?no-such-charset?B?Y2Fmw6k=?=", "=?no-such-charset?B?Y2Fmw6k=?="),  # left as it is, never lost
+        ("=?UTF-8?B?!!!?=", "=?UTF-8?B?!!!?="),
+    ],
+)
+def test_rfc_2047_encoded_metadata_values_are_decoded(stored: str, text: str) -> None:
+    assert user_metadata.decoded({"note": stored}) == {"note": text}
+
+
+def test_an_encoded_non_ascii_custom_attributes_value_says_so() -> None:
+    with pytest.raises(InvalidCustomAttributes, match="non-ASCII 'é' at position 3 .*RFC 2047"):
+        user_metadata.custom_attributes(user_metadata.decoded({"custom-attributes": "=?UTF-8?B?Y2Fmw6k=?="}))
+
+
+def test_encoded_metadata_reaches_the_event_decoded_and_an_encoded_custom_attributes_fails_the_job(
+    world: World,
+) -> None:
+    """moto stores the encoded words as they are, as S3 returns them (botocore cannot send UTF-8 headers)."""
+    event = world.s3_event("in/enc.csv", Metadata={"note": "=?UTF-8?B?Y2Fmw6k=?="})
+    assert submitter.lambda_handler(event, FakeLambdaContext()) == {"submitted": 1}
+    assert (world.job(_id(event)) or {})["metadata"] == {"note": "café"}
+    bad = world.s3_event("in/enc-bad.csv", Metadata={"custom-attributes": "=?UTF-8?B?Y2Fmw6k=?="})
+    assert submitter.lambda_handler(bad, FakeLambdaContext()) == {"rejected": 1}
+    [result] = world.results()
+    assert "non-ASCII" in result["detail"]["failureReason"] and len(world.endpoint.calls) == 1
+
+
 # --- derived output names ---------------------------------------------------------------------------------------
 
 

@@ -150,3 +150,44 @@ def test_long_text_is_never_cut_mid_word() -> None:
     shown = cut(reason, 60)
     assert len(shown) <= 60 and shown.endswith("…")
     assert reason.startswith(shown[:-1]) and reason[len(shown) - 1] == " "
+
+
+@pytest.mark.parametrize(
+    ("metadata", "why"),
+    [
+        ("note=café", "only ASCII can be sent"),
+        ("custom-attributes=" + "x" * 1025, "1025 characters"),
+        ("custom-attributes= padded", "' ' at position 0"),
+        ("big=" + "x" * 2046, "2049 bytes of keys and values; S3 takes at most 2048"),
+    ],
+)
+def test_metadata_s3_or_the_endpoint_would_refuse_is_refused_before_any_upload(
+    tmp_path: Path, metadata: str, why: str
+) -> None:
+    """Exit 2 with the reason, not "cannot reach the stack's AWS APIs" (botocore's ParamValidationError) nor a job
+    that FAILS later. No stack is needed: nothing is uploaded."""
+    [path] = _files(tmp_path, "a.csv")
+    result = _submit(path, "--metadata", metadata)
+    assert result.exit_code == 2, result.output
+    assert why in result.output and "cannot reach" not in result.output
+
+
+def test_two_files_on_one_key_are_refused(tmp_path: Path) -> None:
+    from asyncinfer import uploads
+
+    first, second = _files(tmp_path / "a", "x.csv")[0], _files(tmp_path / "b", "x.csv")[0]
+    with pytest.raises(uploads.InvalidUploads, match=r"would both be uploaded as x\.csv"):
+        uploads.collect([Path(first), Path(second)])
+    assert [u.key for u in uploads.collect([Path(first), Path(first)])] == ["x.csv"]  # the same file twice: once
+    result = _submit(first, second)
+    assert result.exit_code == 2 and "would both be uploaded as x.csv" in result.output
+
+
+def test_a_request_botocore_refuses_is_an_input_error_not_a_network_one() -> None:
+    import click
+    from botocore.exceptions import ParamValidationError
+
+    from asyncinfer.cli.app import errors
+
+    with pytest.raises(click.UsageError, match="the request cannot be made"), errors():
+        raise ParamValidationError(report="Invalid type for parameter Metadata")

@@ -292,7 +292,8 @@ class Submitter:
             stream.close()
         if body is not None and len(body) != size:
             raise TransientFailure(f"GetObject {obj.uri}: read {len(body)} of {size} bytes")
-        return InputObject(size, response.get("ContentType"), body, dict(response.get("Metadata") or {}))
+        metadata = user_metadata.decoded(response.get("Metadata") or {})
+        return InputObject(size, response.get("ContentType"), body, metadata)
 
     def _stage(self, obj: S3ObjectCreated, job: Job, clock: Clock, metadata: dict[str, str]) -> str | SubmissionOutcome:
         """The staged copy's URI (the same key on every attempt: a retry after a crash copies the same bytes again),

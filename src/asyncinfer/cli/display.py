@@ -28,12 +28,6 @@ def progress() -> Progress:
     )
 
 
-def upload_showing_progress(
-    stack: target.Target, paths: list[Path], prefix: str, metadata: Mapping[str, str] | None = None
-) -> list[uploads.Upload]:
-    return upload_items_showing_progress(stack, uploads.collect(paths, prefix, metadata))
-
-
 def upload_items_showing_progress(stack: target.Target, items: list[uploads.Upload]) -> list[uploads.Upload]:
     with progress() as bar:
         task = bar.add_task("uploading", total=len(items))

@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from asyncinfer import job_records, job_results
+from asyncinfer import job_records, job_results, uploads
 from asyncinfer.cli.app import errors, key_values, target_of
 from asyncinfer.cli.display import (
     console,
     follow_showing_progress,
     summary_table,
-    upload_showing_progress,
+    upload_items_showing_progress,
     wait_showing_progress,
 )
 
@@ -55,8 +55,11 @@ def submit(
     if output is not None and not wait:
         raise click.UsageError("--output needs --wait")
     with errors():
+        meta = key_values(metadata, "--metadata")
+        uploads.check_metadata(meta)  # refused before anything is uploaded, stack or not
+        items = uploads.collect(list(paths), prefix, meta)
         stack = target_of(ctx)
-        done = upload_showing_progress(stack, list(paths), prefix, key_values(metadata, "--metadata"))
+        done = upload_items_showing_progress(stack, items)
         console.print(f"uploaded {len(done)} file(s) to s3://{stack.outputs['InputBucketName']}/{prefix}")
         if not wait:
             return
