@@ -76,7 +76,7 @@ def test_rfc_2047_encoded_metadata_values_are_decoded(stored: str, text: str) ->
 
 
 def test_an_encoded_non_ascii_custom_attributes_value_says_so() -> None:
-    with pytest.raises(InvalidCustomAttributes, match="non-ASCII 'é' at position 3 .*RFC 2047"):
+    with pytest.raises(InvalidCustomAttributes, match=r"non-ASCII 'é' at position 3 .*RFC 2047"):
         user_metadata.custom_attributes(user_metadata.decoded({"custom-attributes": "=?UTF-8?B?Y2Fmw6k=?="}))
 
 
