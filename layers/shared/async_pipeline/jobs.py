@@ -50,6 +50,8 @@ class Job:
     metadata: dict[str, str] | None = None  # the input version's user metadata (x-amz-meta-*), once read
     output_location: str | None = None
     failure_location: str | None = None
+    # InvokeEndpointAsync's OutputLocation, as answered; output_location is the notification's once finished.
+    submitted_output_location: str | None = None
     failure_reason: str | None = None
     submitted_at: str | None = None
     received_time: str | None = None
@@ -278,7 +280,12 @@ class JobStore:
             ":exp": {"N": str(self._expiry(now_s))},
         }
         sets = ["#s = :submitted", "submittedAt = :at", "expiresAt = :exp"]
-        for attr, value in (("outputLocation", output_location), ("failureLocation", failure_location)):
+        located = (
+            ("outputLocation", output_location),
+            ("submittedOutputLocation", output_location),
+            ("failureLocation", failure_location),
+        )
+        for attr, value in located:
             if value:
                 sets.append(f"{attr} = :{attr}")
                 values[f":{attr}"] = {"S": value}

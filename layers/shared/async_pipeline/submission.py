@@ -232,7 +232,7 @@ class Submitter:
             "ContentType": content_type,
             "InferenceId": job.inference_id,
             # Outputs and failures under the input's folder, named after the inference id: a second call for the
-            # same job (a retry after a crash) writes the same objects, never an orphan beside them.
+            # same job (a retry after a crash) writes the same objects, unless the two calls end differently.
             "Filename": output_names.filename_for(job.inference_id),
         }
         extension = output_names.path_extension_for(obj.key)
