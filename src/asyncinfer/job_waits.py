@@ -38,6 +38,7 @@ class ExitCode(IntEnum):
     """``submit --wait``'s exit status: 0 only when every file COMPLETED."""
 
     COMPLETED = 0
+    UNSAVED = 1  # every file COMPLETED, but an output could not be downloaded (--output)
     FAILED = 3  # every file reached a terminal state, and at least one FAILED
     TIMED_OUT = 4  # at least one file had no result when the timeout ran out (whatever the others did)
 
@@ -46,6 +47,7 @@ class ExitCode(IntEnum):
 class WaitResult:
     finished: dict[str, Job] = field(default_factory=dict)  # by inference id, in arrival order
     waiting: list[str] = field(default_factory=list)  # inference ids still open (or unknown) at the deadline
+    unsaved: dict[str, str] = field(default_factory=dict)  # inference id → why its output was not downloaded
 
     @property
     def failed(self) -> list[Job]:
@@ -53,13 +55,15 @@ class WaitResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        return exit_code(len(self.waiting), len(self.failed))
+        return exit_code(len(self.waiting), len(self.failed), len(self.unsaved))
 
 
-def exit_code(waiting: int, failed: int) -> ExitCode:
+def exit_code(waiting: int, failed: int, unsaved: int = 0) -> ExitCode:
     if waiting:
         return ExitCode.TIMED_OUT
-    return ExitCode.FAILED if failed else ExitCode.COMPLETED
+    if failed:
+        return ExitCode.FAILED
+    return ExitCode.UNSAVED if unsaved else ExitCode.COMPLETED
 
 
 def retry_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:

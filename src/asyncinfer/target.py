@@ -51,6 +51,7 @@ class Target:
     sagemaker_runtime_url: str | None = None
     lambda_url: str | None = None
     state_dir: Path | None = None  # the local stack's state folder (None: a deployed stack)
+    parameters: dict[str, str] | None = None  # the stack's parameter values, when known
     _session: boto3.Session | None = None
 
     @overload
@@ -97,6 +98,7 @@ def local(state_dir: Path) -> Target:
         sagemaker_runtime_url=state["sagemaker_runtime_url"],
         lambda_url=state.get("lambda_url"),
         state_dir=state_dir,
+        parameters=state.get("parameters"),
     )
 
 
@@ -117,7 +119,8 @@ def deployed(stack_name: str, region: str | None) -> Target:
     missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
     if missing:
         raise StackError(f"stack {stack_name} lacks outputs {', '.join(missing)}: is it this application?")
-    return Target(name=stack_name, region=aws.region_name, outputs=outputs, _session=aws)
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    return Target(name=stack_name, region=aws.region_name, outputs=outputs, parameters=parameters, _session=aws)
 
 
 def resolve(stack_name: str | None, region: str | None, state_dir: Path) -> Target:

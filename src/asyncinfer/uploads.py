@@ -55,6 +55,22 @@ class Upload:
         return inference_ids.of_version(bucket, self.key, self.version_id)
 
 
+def check_triggers(items: Iterable[Upload], parameters: Mapping[str, str] | None) -> None:
+    """Refuse (InvalidUploads) keys the stack's S3 notification filter skips (its InputPrefix and InputSuffix
+    parameters): they would never become jobs, and ``--wait`` would wait out its timeout. Unknown parameters: no
+    check."""
+    if not parameters:
+        return
+    prefix, suffix = parameters.get("InputPrefix", ""), parameters.get("InputSuffix", "")
+    skipped = [item.key for item in items if not (item.key.startswith(prefix) and item.key.endswith(suffix))]
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        raise InvalidUploads(
+            f"{shown} would never trigger an inference: the stack takes only keys starting with {prefix!r} and "
+            f"ending with {suffix!r} (parameters InputPrefix, InputSuffix; use --prefix)"
+        )
+
+
 def collect(paths: Iterable[Path], prefix: str = "", metadata: Mapping[str, str] | None = None) -> list[Upload]:
     """Files as given, folders recursively (keys keep the path below the folder's parent). Two files that would go
     to the same key (``a/x.csv b/x.csv``: both ``x.csv``) are refused (InvalidUploads): the second would replace

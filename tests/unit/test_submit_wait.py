@@ -191,3 +191,24 @@ def test_a_request_botocore_refuses_is_an_input_error_not_a_network_one() -> Non
 
     with pytest.raises(click.UsageError, match="the request cannot be made"), errors():
         raise ParamValidationError(report="Invalid type for parameter Metadata")
+
+
+def test_keys_the_stack_would_never_process_are_refused_before_upload(world: World, tmp_path: Path) -> None:
+    deploy_outputs(world, STACK, {"InputPrefix": "incoming/", "InputSuffix": ".csv"})
+    [path] = _files(tmp_path, "a.csv")
+    result = _submit(path, "--wait", "--timeout", "1")
+    assert result.exit_code == 2 and "a.csv would never trigger an inference" in result.output, result.output
+    assert "'incoming/'" in result.output and "use --prefix" in result.output
+    assert "Versions" not in world.s3.list_object_versions(Bucket=INPUT_BUCKET)  # nothing uploaded
+
+
+def test_an_output_that_cannot_be_saved_is_reported_and_the_wait_goes_on(
+    world: World, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    paths = _files(tmp_path / "in", "one.csv", "two.csv")
+    out = tmp_path / "results"
+    (out / "one.csv.out").mkdir(parents=True)  # a folder where the download should go
+    result = _submit(*paths, "--wait", "--timeout", "20", "--output", str(out))
+    assert result.exit_code == job_waits.ExitCode.UNSAVED == 1, result.output
+    assert "not downloaded" in result.output and "1 output(s) not downloaded" in result.output
+    assert (out / "two.csv.out").read_bytes() == b"0.8231452\n"
