@@ -177,9 +177,9 @@ class World:
                 self.sqs.delete_message(QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def deploy_outputs(world: World, stack_name: str) -> None:
+def deploy_outputs(world: World, stack_name: str, parameters: dict[str, str] | None = None) -> None:
     """A CloudFormation stack in moto whose outputs name this world's resources, as a deployed stack's do (what
-    ``--stack-name`` reads), and the endpoint they name (DescribeEndpoint)."""
+    ``--stack-name`` reads), with these parameter values, and the endpoint they name (DescribeEndpoint)."""
     outputs = {
         "InputBucketName": INPUT_BUCKET,
         "OutputBucketName": OUTPUT_BUCKET,
@@ -191,11 +191,17 @@ def deploy_outputs(world: World, stack_name: str) -> None:
         "ResultsQueueUrl": world.results_queue_url,
         "DeadLetterQueueUrl": world.results_queue_url,
     }
+    values = {"InputPrefix": "", "InputSuffix": "", **(parameters or {})}
     template = {
+        "Parameters": {name: {"Type": "String"} for name in values},
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     }
-    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    boto3.client("cloudformation").create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+    )
     sagemaker = boto3.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/sagemaker"
     sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "x"})

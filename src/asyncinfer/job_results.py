@@ -38,13 +38,20 @@ def shown(data: bytes, limit: int = 200) -> str:
     return text if len(text) <= limit else cut(text, limit)
 
 
+_BOUNDARIES = " /,;:"  # where a word ends; "." is not one (java.lang.IllegalStateException is one word)
+
+
 def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, never cut mid-word: at the last space before the limit, with "…"."""
+    """``text`` within ``limit`` characters with "…", cut only after a boundary (space, /, comma, ;, :) in its
+    second half; without one there (a long single token, such as a Java exception's name), ``text`` whole: better
+    too long than a word that reads as another."""
     if len(text) <= limit:
         return text
     head = text[: limit - 1]
-    space = head.rfind(" ")
-    return (head[:space] if space > limit // 2 else head).rstrip(" ,;:") + "…"
+    end = max(head.rfind(char) for char in _BOUNDARIES)
+    if end < limit // 2:
+        return text
+    return head[: end + 1].rstrip(" ,;:") + "…"
 
 
 def prediction(

@@ -2,17 +2,24 @@
 and, while it waits, how many files submitted before it are still open and whether the endpoint has an instance.
 
 Which job: an inference id as it is; an S3 URI of the input bucket names its key's current version; a local file
-names the key it was uploaded to (``--prefix`` + its name, or + its folder's name and its name, as ``submit FOLDER``
-names keys) and, of that key's versions, the newest whose ETag is the file's MD5 (the upload of these very bytes),
-else the newest. The reads are few and plain: GetItem, a version
-listing, one Scan of the open jobs (only while the job is open) and DescribeEndpoint.
+names the key it was uploaded to (``--prefix`` + its name, or + the path below any folder above it, as
+``submit FOLDER`` names keys: the nearest first) and, of that key's versions, the newest whose ETag is the file's
+MD5 (the upload of these very bytes), else the newest. The reads are few and plain: GetItem, version listings, one
+bounded Scan of the jobs (only while the job is open) and DescribeEndpoint.
+
+"Files ahead" is approximate: it counts open jobs whose S3 event time is earlier (the endpoint's own queue is not
+promised to be first in, first out), leaves out SUBMITTING jobs whose submitter gave up (dead-lettered: they wait
+for ``asyncinfer redrive``, not for the endpoint), and stops after :data:`MAX_SCANNED` records (a Scan reads the
+whole table, 30 days of jobs, at one read unit per 8 KB scanned): past that it says "at least".
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +34,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _INFERENCE_ID = re.compile(r"[0-9a-f]{64}")
+MAX_SCANNED = 20_000  # job records one ``status`` reads at most to count the files ahead (about 2,500 read units)
+# The submitter's EventInvokeConfig (template.yaml): Lambda retries an S3 event at most this long after it, then
+# sends it to the dead-letter queue. A SUBMITTING job older than that, its lease run out, waits for a redrive.
+SUBMITTER_MAX_EVENT_AGE_S = 3600
+SUBMITTER_ATTEMPTS = 3  # the first invocation and MaximumRetryAttempts: 2
 
 
 class NotFound(LookupError):
@@ -61,12 +73,48 @@ class Capacity:
         return f"{self.status}, {self.current} instance(s)"
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """Open jobs received before this one (approximate; see the module docstring)."""
+
+    waiting: int
+    dead_lettered: int = 0  # SUBMITTING jobs received before it whose submitter gave up
+    complete: bool = True  # False: the scan stopped at MAX_SCANNED records, so the counts are lower bounds
+
+    def describe(self) -> str:
+        counted = f"about {self.waiting}" if self.complete else f"at least {self.waiting}"
+        text = f"{counted} open file(s) received before it (approximate: by S3 event time)"
+        if self.dead_lettered:
+            text += f"; {self.dead_lettered} more dead-lettered (run asyncinfer redrive), not counted"
+        return text
+
+
+def dead_lettered(job: Job, now_s: float) -> bool:
+    """A SUBMITTING job nobody is working on and Lambda will not retry: its lease ran out, and its submitter's
+    attempts are used up or its S3 event is past the maximum event age. Only ``asyncinfer redrive`` moves it on."""
+    if job.status != "SUBMITTING" or (job.lease_expires_at or 0) >= now_s * 1000:
+        return False
+    if job.attempts >= SUBMITTER_ATTEMPTS:
+        return True
+    received = _epoch_s(job.received_time)
+    return received is not None and now_s - received > SUBMITTER_MAX_EVENT_AGE_S
+
+
+def _epoch_s(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 @dataclass
 class Report:
     inference_id: str
     input_uri: str | None
     job: Job | None
-    ahead: int | None = None  # open jobs received before this one (only while it is open)
+    ahead: Ahead | None = None  # only while it is open
     capacity: Capacity | None = None  # only while it is open
     prediction: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -102,10 +150,13 @@ def _current_version(s3: S3Client, bucket: str, key: str, reference: str) -> str
 
 
 def _version_of_file(s3: S3Client, bucket: str, prefix: str, path: Path) -> tuple[str, str]:
-    """The key a local file was submitted as (``submit FILE`` or ``submit FOLDER``) and, of its versions, the newest
-    holding the file's bytes (single-part ETag = MD5), else the newest."""
-    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-    keys = [prefix + path.name, f"{prefix}{path.resolve().parent.name}/{path.name}"]
+    """The key a local file was submitted as (``submit FILE``, or ``submit FOLDER`` of any folder above it, the
+    nearest first) and, of its versions, the newest holding the file's bytes (single-part ETag = MD5), else the
+    newest."""
+    with path.open("rb") as file:  # in chunks: a file may be up to 1 GB
+        digest = hashlib.file_digest(file, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+    parts = path.resolve().parts[1:]  # without the root
+    keys = [prefix + "/".join(parts[start:]) for start in range(len(parts) - 1, -1, -1)]
     for key in keys:
         versions = [
             v
@@ -129,24 +180,33 @@ def capacity(target: Target) -> Capacity:
     return Capacity(str(endpoint.get("EndpointStatus", "unknown")), current, desired)
 
 
-def open_ahead(target: Target, job: Job) -> int:
-    """How many open jobs were received before this one (one Scan of the open jobs, projected to their times;
-    S3's event time first, the submission time on a tie)."""
+def open_ahead(target: Target, job: Job, now_s: float | None = None, max_scanned: int = MAX_SCANNED) -> Ahead:
+    """The open jobs received before this one (a Scan of the open jobs, projected to what the count needs; S3's
+    event time first, the submission time on a tie), dead-lettered ones apart; at most ``max_scanned`` records read."""
     dynamodb = target.client("dynamodb")
+    now_s = time.time() if now_s is None else now_s
     mine = (job.received_time or "", job.submitted_at or "")
-    count = 0
+    waiting = stranded = scanned = 0
     for page in dynamodb.get_paginator("scan").paginate(
         TableName=target.outputs["JobsTableName"],
         FilterExpression="#s IN (:a, :b)",
-        ProjectionExpression="inferenceId, receivedTime, submittedAt",
+        ProjectionExpression="inferenceId, #s, receivedTime, submittedAt, leaseExpiresAt, attempts",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":a": {"S": "SUBMITTING"}, ":b": {"S": "SUBMITTED"}},
+        PaginationConfig={"PageSize": min(1000, max_scanned)},
     ):
         for item in page.get("Items", []):
-            other = (item.get("receivedTime", {}).get("S", ""), item.get("submittedAt", {}).get("S", ""))
-            if item["inferenceId"]["S"] != job.inference_id and other < mine:
-                count += 1
-    return count
+            other = Job.from_item(item)
+            if other.inference_id == job.inference_id or (other.received_time or "", other.submitted_at or "") >= mine:
+                continue
+            if dead_lettered(other, now_s):
+                stranded += 1
+            else:
+                waiting += 1
+        scanned += int(page.get("ScannedCount", 0))
+        if scanned >= max_scanned and page.get("LastEvaluatedKey"):
+            return Ahead(waiting, stranded, complete=False)
+    return Ahead(waiting, stranded)
 
 
 def report(target: Target, resolved: Resolved) -> Report:
@@ -156,7 +216,9 @@ def report(target: Target, resolved: Resolved) -> Report:
     if job is None:
         result.notes.append("no job yet: the submitter has not claimed this version (or it is not an input)")
         return result
-    if job.status in OPEN:
+    if job.status in OPEN and dead_lettered(job, time.time()):
+        result.notes.append("dead-lettered: its submitter gave up; run asyncinfer redrive to submit it again")
+    elif job.status in OPEN:
         result.ahead = open_ahead(target, job)
         result.capacity = capacity(target)
     elif job.status == "COMPLETED":
@@ -198,7 +260,7 @@ def rows(result: Report) -> list[tuple[str, str]]:
         if job.attempts:
             shown.append(("attempts", f"{job.attempts} (last error: {job.last_error})"))
         if result.ahead is not None:
-            shown.append(("waiting behind", f"{result.ahead} open file(s) received before it"))
+            shown.append(("waiting behind", result.ahead.describe()))
         if result.capacity is not None:
             shown.append(("endpoint", result.capacity.describe()))
     if job.metadata:

@@ -40,6 +40,15 @@ def normalize_reason(text: str, limit: int = 240) -> str:
     return cut(text, limit)
 
 
+def grouping_reason(reason: str) -> str:
+    """The row a failure is counted in: its normalized first line, so that one failure with other files' details
+    (the parser's message on the lines below) is one row; " [+N lines]" says that lines were left out (each
+    file's whole reason is in its event and in ``asyncinfer status``)."""
+    first, *rest = reason.strip().splitlines() or [""]
+    more = sum(1 for line in rest if line.strip())
+    return normalize_reason(first) + (f" [+{more} line{'s' if more > 1 else ''}]" if more else "")
+
+
 @dataclass
 class Summary:
     completed: int = 0
@@ -55,8 +64,7 @@ class Summary:
             self.completed += 1
         else:
             self.failed += 1
-            # Grouped: the same failure with other files' specifics (ids, times, the parser's detail) is one row.
-            reason = normalize_reason(str(item.event.detail.get("failureReason", "unknown")).split("\n", 1)[0])
+            reason = grouping_reason(str(item.event.detail.get("failureReason", "unknown")))
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
         duration = item.event.detail.get("durationMs")
         if isinstance(duration, int):

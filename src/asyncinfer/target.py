@@ -69,6 +69,7 @@ class Target:
     time_scale: float = 1.0
     time_anchor: float | None = None
     instance_start_seconds: float | None = None  # the local stack's; unknown on AWS
+    parameters: dict[str, str] | None = None  # the stack's parameter values, when known
     _session: boto3.Session | None = None
 
     @overload
@@ -125,6 +126,7 @@ def local(state_dir: Path) -> Target:
         time_scale=float(state.get("time_scale") or 1.0),
         time_anchor=state.get("time_anchor"),
         instance_start_seconds=state.get("instance_start_seconds"),
+        parameters=state.get("parameters"),
     )
 
 
@@ -145,7 +147,8 @@ def deployed(stack_name: str, region: str | None) -> Target:
     missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
     if missing:
         raise StackError(f"stack {stack_name} lacks outputs {', '.join(missing)}: is it this application?")
-    return Target(name=stack_name, region=aws.region_name, outputs=outputs, _session=aws)
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+    return Target(name=stack_name, region=aws.region_name, outputs=outputs, parameters=parameters, _session=aws)
 
 
 def resolve(stack_name: str | None, region: str | None, state_dir: Path) -> Target:

@@ -7,13 +7,38 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from async_pipeline import inference_ids
+from async_pipeline import inference_ids, user_metadata
 
 from asyncinfer.target import Target
 
 
 class MissingPath(FileNotFoundError):
     """A path given on the command line does not exist."""
+
+
+class InvalidUploads(ValueError):
+    """What was asked cannot be uploaded as given (metadata S3 or the endpoint refuses, two files on one key)."""
+
+
+def check_metadata(metadata: Mapping[str, str]) -> None:
+    """Refuse, before any upload, metadata that S3, botocore or the endpoint would refuse later (InvalidUploads):
+    non-ASCII (botocore sends headers as they are and refuses it; other clients' RFC 2047-encoded values are
+    decoded by the pipeline), over S3's 2 KB (moto does not enforce it), or a custom-attributes value
+    CustomAttributes cannot take (the job would FAIL)."""
+    for name, value in metadata.items():
+        if not (name + value).isascii():
+            raise InvalidUploads(
+                f"--metadata {name}=…: only ASCII can be sent (botocore refuses other characters in x-amz-meta-*)"
+            )
+    size = user_metadata.size_bytes(metadata)
+    if size > user_metadata.MAX_METADATA_BYTES:
+        raise InvalidUploads(
+            f"--metadata: {size} bytes of keys and values; S3 takes at most {user_metadata.MAX_METADATA_BYTES}"
+        )
+    try:
+        user_metadata.custom_attributes(metadata)
+    except user_metadata.InvalidCustomAttributes as exc:
+        raise InvalidUploads(f"--metadata: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -30,8 +55,26 @@ class Upload:
         return inference_ids.of_version(bucket, self.key, self.version_id)
 
 
+def check_triggers(items: Iterable[Upload], parameters: Mapping[str, str] | None) -> None:
+    """Refuse (InvalidUploads) keys the stack's S3 notification filter skips (its InputPrefix and InputSuffix
+    parameters): they would never become jobs, and ``--wait`` would wait out its timeout. Unknown parameters: no
+    check."""
+    if not parameters:
+        return
+    prefix, suffix = parameters.get("InputPrefix", ""), parameters.get("InputSuffix", "")
+    skipped = [item.key for item in items if not (item.key.startswith(prefix) and item.key.endswith(suffix))]
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        raise InvalidUploads(
+            f"{shown} would never trigger an inference: the stack takes only keys starting with {prefix!r} and "
+            f"ending with {suffix!r} (parameters InputPrefix, InputSuffix; use --prefix)"
+        )
+
+
 def collect(paths: Iterable[Path], prefix: str = "", metadata: Mapping[str, str] | None = None) -> list[Upload]:
-    """Files as given, folders recursively (keys keep the path below the folder's parent)."""
+    """Files as given, folders recursively (keys keep the path below the folder's parent). Two files that would go
+    to the same key (``a/x.csv b/x.csv``: both ``x.csv``) are refused (InvalidUploads): the second would replace
+    the first, and their results would share one download name."""
     uploads: list[Upload] = []
     meta = dict(metadata or {})
     for path in paths:
@@ -43,7 +86,12 @@ def collect(paths: Iterable[Path], prefix: str = "", metadata: Mapping[str, str]
                 uploads.append(Upload(file, key, file.stat().st_size, metadata=meta))
         else:
             uploads.append(Upload(path, prefix + path.name, path.stat().st_size, metadata=meta))
-    return uploads
+    seen: dict[str, Path] = {}
+    for item in uploads:
+        if item.key in seen and seen[item.key].resolve() != item.path.resolve():
+            raise InvalidUploads(f"{seen[item.key]} and {item.path} would both be uploaded as {item.key}")
+        seen.setdefault(item.key, item.path)
+    return list({item.key: item for item in uploads}.values())
 
 
 def upload(target: Target, uploads: list[Upload], on_done: Callable[[Upload], None] | None = None) -> list[Upload]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import submitter
 import success_handler
 from async_pipeline import s3_uris
-from async_pipeline.jobs import Job, JobStatus
+from async_pipeline.jobs import Job, JobStatus, JobStore
 from click.testing import CliRunner, Result
 
+from asyncinfer import job_status
 from asyncinfer.cli import display, main
-from asyncinfer.job_status import Capacity, Report, rows
+from asyncinfer.job_status import Ahead, Capacity, Report, rows
+from asyncinfer.target import resolve
 from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World, deploy_outputs
 from tests.samples import FakeLambdaContext
 
@@ -53,7 +56,7 @@ def test_status_of_a_file_while_it_waits_then_once_done(world: World, tmp_path: 
     waiting = _status(str(local), "--prefix", "drop/")
     assert waiting.exit_code == 0, waiting.output
     assert iid in waiting.output and "SUBMITTED" in waiting.output
-    assert "1 open file(s) received before it" in waiting.output
+    assert "about 1 open file(s) received before it (approximate" in waiting.output
     assert "InService, 1 instance(s)" in waiting.output and "owner=ana" in waiting.output
 
     job = world.job(iid)
@@ -99,9 +102,71 @@ def test_capacity_says_when_the_endpoint_scales_out_from_zero() -> None:
 
 def test_rows_of_an_open_and_a_failed_job() -> None:
     waiting = Job(inference_id="a" * 64, status=JobStatus.SUBMITTED, received_time="2026-12-02T10:00:00.000Z")
-    shown = dict(rows(Report("a" * 64, "s3://in/x.csv", waiting, ahead=3, capacity=Capacity("InService", 0, 1))))
-    assert shown["waiting behind"] == "3 open file(s) received before it"
+    report = Report("a" * 64, "s3://in/x.csv", waiting, ahead=Ahead(3, 2), capacity=Capacity("InService", 0, 1))
+    shown = dict(rows(report))
+    assert shown["waiting behind"] == (
+        "about 3 open file(s) received before it (approximate: by S3 event time); "
+        "2 more dead-lettered (run asyncinfer redrive), not counted"
+    )
+    assert Ahead(5, complete=False).describe().startswith("at least 5 open file(s)")
     assert shown["endpoint"].startswith("scaling out from zero")
     reason = 'ClientError: Received client error (415) from model with message "unparsable CSV"' * 3
     failed = Job(inference_id="b" * 64, status=JobStatus.FAILED, failure_reason=reason)
     assert dict(rows(Report("b" * 64, None, failed)))["reason"] == reason  # whole, never cut
+
+
+def test_a_submitting_job_nobody_will_retry_is_dead_lettered() -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
+    hour_ago = "2026-12-01T09:00:00.000Z"  # long before ``now``
+    recent = datetime.fromtimestamp(now - 60, UTC).isoformat()
+
+    def job(**fields: object) -> Job:
+        return Job(inference_id="c" * 64, status=JobStatus.SUBMITTING, **fields)  # type: ignore[arg-type]
+
+    assert job_status.dead_lettered(job(received_time=hour_ago, lease_expires_at=0), now)
+    assert job_status.dead_lettered(job(received_time=recent, lease_expires_at=0, attempts=3), now)
+    assert not job_status.dead_lettered(job(received_time=recent, lease_expires_at=0, attempts=1), now)  # retried
+    assert not job_status.dead_lettered(job(received_time=hour_ago, lease_expires_at=int(now * 1000) + 5), now)
+    submitted = Job(inference_id="d" * 64, status=JobStatus.SUBMITTED, received_time=hour_ago)
+    assert not job_status.dead_lettered(submitted, now)
+
+
+def test_template_keeps_the_retry_window_status_assumes() -> None:
+    from tests.samples import load_template
+
+    config = load_template()["Globals"]["Function"]["EventInvokeConfig"]
+    assert config["MaximumEventAgeInSeconds"] == job_status.SUBMITTER_MAX_EVENT_AGE_S
+    assert config["MaximumRetryAttempts"] + 1 == job_status.SUBMITTER_ATTEMPTS
+
+
+def test_files_ahead_leave_dead_lettered_jobs_apart_and_the_scan_is_bounded(world: World) -> None:
+    deploy_outputs(world, STACK)
+    store = JobStore(world.dynamodb, world.table, retention_seconds=3600)
+    for n in range(3):  # three claims whose submitters died over an hour before ``now_s``
+        job = Job(inference_id=f"{n:064d}", status=JobStatus.SUBMITTING, received_time=f"2026-12-01T09:00:0{n}Z")
+        store.claim(job, lease_expires_at_ms=0, now_s=0)
+    world.dynamodb.update_item(  # the first was submitted after all: it waits for the endpoint
+        TableName=world.table,
+        Key={"inferenceId": {"S": f"{0:064d}"}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "SUBMITTED"}},
+    )
+    mine = Job(inference_id="f" * 64, status=JobStatus.SUBMITTED, received_time="2026-12-01T10:00:00Z")
+    target = resolve(STACK, "us-east-1", Path("."))
+    ahead = job_status.open_ahead(target, mine, now_s=datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp())
+    assert (ahead.waiting, ahead.dead_lettered, ahead.complete) == (1, 2, True)
+    assert not job_status.open_ahead(
+        target, mine, now_s=datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp(), max_scanned=1
+    ).complete
+
+
+def test_a_file_in_a_nested_folder_is_found_under_the_key_submit_gave_it(world: World, tmp_path: Path) -> None:
+    deploy_outputs(world, STACK)
+    nested = tmp_path / "batch" / "2026" / "12"
+    nested.mkdir(parents=True)
+    local = nested / "rows.csv"
+    local.write_bytes(BODY)
+    iid = _submitted(world, "batch/2026/12/rows.csv")  # what ``submit batch/`` names it
+    result = _status(str(local))
+    assert result.exit_code == 0 and iid in result.output, result.output

@@ -112,3 +112,25 @@ def test_schema_1_1_adds_metadata_and_nothing_else() -> None:
     validate_result_detail({**without, "schemaVersion": "1.0"})
     with pytest.raises(jsonschema.ValidationError):
         validate_result_detail({**with_metadata, "metadata": {"owner": 7}})
+
+
+def test_a_strict_1_0_validator_rejects_1_1_events_and_1_1_validators_accept_later_minors() -> None:
+    """What consumers meet (README "Versions"): the 1.0 schema (frozen in tests/unit/data) had ``const 1.0`` and
+    top-level ``additionalProperties: false``, so it refuses every 1.1 event; from 1.1 the schema takes any 1.x and
+    unknown top-level fields, so a 1.2 that adds a field does not break a 1.1 validator."""
+    from tests.samples import ROOT
+
+    frozen = json.loads((ROOT / "tests" / "unit" / "data" / "result-event.schema-1.0.json").read_text("utf-8"))
+    strict_1_0 = jsonschema.Draft202012Validator(frozen)
+    event = result_events.build(_job(metadata={"owner": "ana"})).detail
+    assert not strict_1_0.is_valid(event)
+    assert not strict_1_0.is_valid({k: v for k, v in event.items() if k != "metadata"})  # the version alone
+    assert strict_1_0.is_valid({**{k: v for k, v in event.items() if k != "metadata"}, "schemaVersion": "1.0"})
+    validate_result_detail({**event, "schemaVersion": "1.2", "addedIn12": {"any": "thing"}})
+    for wrong in ("2.0", "1", "1.x", 1.1):
+        with pytest.raises(jsonschema.ValidationError):
+            validate_result_detail({**event, "schemaVersion": wrong})
+    with pytest.raises(jsonschema.ValidationError):  # nested objects stay strict
+        validate_result_detail(
+            {**event, "inferenceResponse": {"content": "x", "encoding": None, "contentType": None, "other": 1}}
+        )

@@ -6,18 +6,17 @@ Pure functions directly; the handlers against moto (tests/moto_world.py), the en
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import submitter
 import success_handler
 from async_pipeline import output_names, user_metadata, wiring
 from async_pipeline.inference_ids import identify
-from async_pipeline.jobs import Job, JobStatus
+from async_pipeline.jobs import JobStore
 from async_pipeline.s3_events import parse_record
 from async_pipeline.user_metadata import InvalidCustomAttributes
 
-from tests.moto_world import OUTPUT_BUCKET, World
+from tests.moto_world import INPUT_BUCKET, OUTPUT_BUCKET, World
 from tests.samples import FakeLambdaContext, validate_result_detail
 
 # The API's patterns (reference §1.2), as the service model writes them.
@@ -58,6 +57,40 @@ def test_custom_attributes_forwarded_verbatim(metadata: dict[str, str], expected
 def test_invalid_custom_attributes_say_why(value: str, why: str) -> None:
     with pytest.raises(InvalidCustomAttributes, match=re.escape(why)):
         user_metadata.custom_attributes({"custom-attributes": value})
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        ("=?UTF-8?B?Y2Fmw6k=?=", "café"),  # what S3 returns for a value set as UTF-8 by another client
+        ("=?utf-8?q?caf=C3=A9_au_lait?=", "café au lait"),
+        ("=?UTF-8?Q?a?= =?UTF-8?Q?b?=", "ab"),  # whitespace between encoded words is not text
+        ("x =?ISO-8859-1?Q?caf=E9?= y", "x café y"),
+        ("plain=?value", "plain=?value"),
+        ("=?no-such-charset?B?Y2Fmw6k=?=", "=?no-such-charset?B?Y2Fmw6k=?="),  # left as it is, never lost
+        ("=?UTF-8?B?!!!?=", "=?UTF-8?B?!!!?="),
+    ],
+)
+def test_rfc_2047_encoded_metadata_values_are_decoded(stored: str, text: str) -> None:
+    assert user_metadata.decoded({"note": stored}) == {"note": text}
+
+
+def test_an_encoded_non_ascii_custom_attributes_value_says_so() -> None:
+    with pytest.raises(InvalidCustomAttributes, match=r"non-ASCII 'é' at position 3 .*RFC 2047"):
+        user_metadata.custom_attributes(user_metadata.decoded({"custom-attributes": "=?UTF-8?B?Y2Fmw6k=?="}))
+
+
+def test_encoded_metadata_reaches_the_event_decoded_and_an_encoded_custom_attributes_fails_the_job(
+    world: World,
+) -> None:
+    """moto stores the encoded words as they are, as S3 returns them (botocore cannot send UTF-8 headers)."""
+    event = world.s3_event("in/enc.csv", Metadata={"note": "=?UTF-8?B?Y2Fmw6k=?="})
+    assert submitter.lambda_handler(event, FakeLambdaContext()) == {"submitted": 1}
+    assert (world.job(_id(event)) or {})["metadata"] == {"note": "café"}
+    bad = world.s3_event("in/enc-bad.csv", Metadata={"custom-attributes": "=?UTF-8?B?Y2Fmw6k=?="})
+    assert submitter.lambda_handler(bad, FakeLambdaContext()) == {"rejected": 1}
+    [result] = world.results()
+    assert "non-ASCII" in result["detail"]["failureReason"] and len(world.endpoint.calls) == 1
 
 
 # --- derived output names ---------------------------------------------------------------------------------------
@@ -142,38 +175,48 @@ def test_a_file_without_metadata_has_an_empty_metadata_object(world: World) -> N
     assert result["detail"]["outputLocation"] == f"s3://{OUTPUT_BUCKET}/output/{_id(event)[:28]}.out"
 
 
-def test_unconfirmed_job_still_gets_its_metadata_from_the_version(world: World) -> None:
-    """The submitter died after the endpoint call (or the notification won the race): the record has no metadata,
-    so the handler reads the version's (one HeadObject) and keeps it on the record."""
+def test_the_claim_records_the_metadata_so_an_unconfirmed_job_needs_no_s3_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submitter dies after the endpoint call, before its confirmation: the SUBMITTING record already has the
+    metadata (the claim carried it), so the notification's event has it although the input is gone and the
+    handlers cannot reach S3 at all (the template grants them no S3 action). The reviewer's SlowDown on such a read
+    used to abort the publish and keep its lease."""
     event = world.s3_event("in/crash.csv", Metadata={"owner": "bo"})
-    obj = parse_record(event["Records"][0])
-    identity = identify(obj)
-    store = wiring.job_store()
-    job = Job(
-        inference_id=identity.inference_id,
-        status=JobStatus.SUBMITTING,
-        input_location=obj.uri,
-        version_source=identity.version_source,
-        object_version=identity.version,
-    )
-    store.claim(job, lease_expires_at_ms=int(time.time() * 1000) + 30_000, now_s=time.time())
-    # A notification for a SUBMITTING job: build it from a submitted copy of the record.
-    store.mark_submitted(
-        job, output_location="s3://o/output/x.out", failure_location=None, submitted_at="t", now_s=time.time()
-    )
-    notification = world.notification_event(identity.inference_id, succeeded=True)
-    world.dynamodb.update_item(
+    inference_id = _id(event)
+
+    def crash(*_: object, **__: object) -> bool:
+        raise RuntimeError("the container died after InvokeEndpointAsync")
+
+    monkeypatch.setattr(JobStore, "mark_submitted", crash)
+    with pytest.raises(submitter.SubmissionFailed):
+        submitter.lambda_handler(event, FakeLambdaContext())
+    assert len(world.endpoint.calls) == 1
+    record = world.job(inference_id)
+    assert record is not None and record["status"] == "SUBMITTING" and record["metadata"] == {"owner": "bo"}
+    for version in world.s3.list_object_versions(Bucket=INPUT_BUCKET)["Versions"]:
+        world.s3.delete_object(Bucket=INPUT_BUCKET, Key=version["Key"], VersionId=version["VersionId"])
+    real_client = wiring.client
+
+    def no_s3(service: str) -> object:
+        if service == "s3":
+            raise AssertionError("a topic handler must not call S3")
+        return real_client(service)
+
+    monkeypatch.setattr(wiring, "client", no_s3)
+    world.dynamodb.update_item(  # the notification names the output SageMaker chose (the stub reads it here)
         TableName=world.table,
-        Key={"inferenceId": {"S": identity.inference_id}},
-        UpdateExpression="SET #s = :s",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "SUBMITTING"}},
+        Key={"inferenceId": {"S": inference_id}},
+        UpdateExpression="SET outputLocation = :o",
+        ExpressionAttributeValues={":o": {"S": f"s3://{OUTPUT_BUCKET}/output/in/x.out"}},
     )
+    notification = world.notification_event(inference_id, succeeded=True)
     assert success_handler.lambda_handler(notification, FakeLambdaContext()) == {"handled": {"recorded": 1}}
     [result] = world.results()
+    validate_result_detail(result["detail"])
     assert result["detail"]["metadata"] == {"owner": "bo"}
-    record = world.job(identity.inference_id)
-    assert record is not None and record["metadata"] == {"owner": "bo"} and "eventPending" not in record
+    record = world.job(inference_id)
+    assert record is not None and "eventPending" not in record
 
 
 def test_a_version_gone_before_the_read_has_no_metadata(world: World) -> None:

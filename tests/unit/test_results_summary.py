@@ -5,7 +5,8 @@ from __future__ import annotations
 from async_pipeline import result_events
 from async_pipeline.jobs import Job, JobStatus
 
-from asyncinfer.result_summary import Summary, normalize_reason
+from asyncinfer.job_results import cut
+from asyncinfer.result_summary import Summary, grouping_reason, normalize_reason
 from asyncinfer.results import Received, follow
 
 PARSER_415 = (
@@ -39,7 +40,20 @@ def test_normalized_reasons_hide_locations_ids_and_times() -> None:
     # Keys may hold spaces: a location runs to the next " (", ")" or ": ", as in the emulator's and handlers' reasons.
     reason = "record 7 (s3://in/my file.csv): took 1.25 seconds [12:00:01], id 0123456789abcdef0123"
     assert normalize_reason(reason) == "record N (s3://...): took N seconds [hh:mm:ss], id <id>"
-    assert len(normalize_reason("x" * 500, 50)) == 50
+    assert normalize_reason("x" * 500, 50) == "x" * 500  # one token: never cut into another word
+
+
+def test_a_long_single_token_reason_is_never_cut_mid_word() -> None:
+    token = "java.lang.IllegalStateException$" + "Inner" * 20
+    assert cut("Failed: " + token, 60) == "Failed: " + token  # the only boundary is in the first half
+    text = "model failed at s3://bucket/some/long/path/to/the/input/file.csv today"
+    shown = cut(text, 50)
+    assert len(shown) <= 50 and shown.endswith("/…") and text.startswith(shown[:-1])
+
+
+def test_grouped_reasons_say_when_lines_were_left_out() -> None:
+    assert grouping_reason("ClientError: 415\n ValueError\n could not convert") == "ClientError: 415 [+2 lines]"
+    assert grouping_reason("the input object is empty") == "the input object is empty"
 
 
 class _Source:

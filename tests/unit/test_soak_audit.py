@@ -503,3 +503,23 @@ def test_received_events_carry_their_metadata() -> None:
     )
     received = received_event(body, 1.0)
     assert received is not None and received.metadata == {"batch": "7"}
+
+
+def test_names_are_judged_against_the_output_location_returned_at_submission() -> None:
+    """The join rule behind the derived name is UNVERIFIED: what InvokeEndpointAsync answered, recorded on the job,
+    is what the output must match; the derived name is the fallback for a job without it, and is reported."""
+    returned, moved = _upload("returned.csv"), _upload("moved.csv")
+    elsewhere = format_uri(OUTPUT_BUCKET, f"output/other-join/{returned.inference_id[:28]}.out")
+    jobs = [
+        _job(returned, JobStatus.COMPLETED, elsewhere, submitted_output_location=elsewhere),
+        _job(moved, JobStatus.COMPLETED, _named(moved), submitted_output_location=elsewhere),
+    ]
+    events = {
+        returned.inference_id: [_event(returned, "COMPLETED", elsewhere, "e1")],
+        moved.inference_id: [_event(moved, "COMPLETED", _named(moved), "e2")],
+    }
+    base = _snapshot([returned, moved], jobs, events, outputs={elsewhere, _named(moved)})
+    audit = judge(replace(base, output_path=f"s3://{OUTPUT_BUCKET}/output/"))
+    assert (audit.misnamed, audit.names_checked) == (1, 2)
+    [example] = audit.examples["misnamed outputs"]
+    assert "moved.csv" in example and "returned at submission" in example and _named(moved) in example

@@ -150,3 +150,65 @@ def test_long_text_is_never_cut_mid_word() -> None:
     shown = cut(reason, 60)
     assert len(shown) <= 60 and shown.endswith("…")
     assert reason.startswith(shown[:-1]) and reason[len(shown) - 1] == " "
+
+
+@pytest.mark.parametrize(
+    ("metadata", "why"),
+    [
+        ("note=café", "only ASCII can be sent"),
+        ("custom-attributes=" + "x" * 1025, "1025 characters"),
+        ("custom-attributes= padded", "' ' at position 0"),
+        ("big=" + "x" * 2046, "2049 bytes of keys and values; S3 takes at most 2048"),
+    ],
+)
+def test_metadata_s3_or_the_endpoint_would_refuse_is_refused_before_any_upload(
+    tmp_path: Path, metadata: str, why: str
+) -> None:
+    """Exit 2 with the reason, not "cannot reach the stack's AWS APIs" (botocore's ParamValidationError) nor a job
+    that FAILS later. No stack is needed: nothing is uploaded."""
+    [path] = _files(tmp_path, "a.csv")
+    result = _submit(path, "--metadata", metadata)
+    assert result.exit_code == 2, result.output
+    assert why in result.output and "cannot reach" not in result.output
+
+
+def test_two_files_on_one_key_are_refused(tmp_path: Path) -> None:
+    from asyncinfer import uploads
+
+    first, second = _files(tmp_path / "a", "x.csv")[0], _files(tmp_path / "b", "x.csv")[0]
+    with pytest.raises(uploads.InvalidUploads, match=r"would both be uploaded as x\.csv"):
+        uploads.collect([Path(first), Path(second)])
+    assert [u.key for u in uploads.collect([Path(first), Path(first)])] == ["x.csv"]  # the same file twice: once
+    result = _submit(first, second)
+    assert result.exit_code == 2 and "would both be uploaded as x.csv" in result.output
+
+
+def test_a_request_botocore_refuses_is_an_input_error_not_a_network_one() -> None:
+    import click
+    from botocore.exceptions import ParamValidationError
+
+    from asyncinfer.cli.app import errors
+
+    with pytest.raises(click.UsageError, match="the request cannot be made"), errors():
+        raise ParamValidationError(report="Invalid type for parameter Metadata")
+
+
+def test_keys_the_stack_would_never_process_are_refused_before_upload(world: World, tmp_path: Path) -> None:
+    deploy_outputs(world, STACK, {"InputPrefix": "incoming/", "InputSuffix": ".csv"})
+    [path] = _files(tmp_path, "a.csv")
+    result = _submit(path, "--wait", "--timeout", "1")
+    assert result.exit_code == 2 and "a.csv would never trigger an inference" in result.output, result.output
+    assert "'incoming/'" in result.output and "use --prefix" in result.output
+    assert "Versions" not in world.s3.list_object_versions(Bucket=INPUT_BUCKET)  # nothing uploaded
+
+
+def test_an_output_that_cannot_be_saved_is_reported_and_the_wait_goes_on(
+    world: World, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    paths = _files(tmp_path / "in", "one.csv", "two.csv")
+    out = tmp_path / "results"
+    (out / "one.csv.out").mkdir(parents=True)  # a folder where the download should go
+    result = _submit(*paths, "--wait", "--timeout", "20", "--output", str(out))
+    assert result.exit_code == job_waits.ExitCode.UNSAVED == 1, result.output
+    assert "not downloaded" in result.output and "1 output(s) not downloaded" in result.output
+    assert (out / "two.csv.out").read_bytes() == b"0.8231452\n"

@@ -57,7 +57,11 @@ def test_sample_event_submits_decoded_key_once(world: World, lambda_context: Fak
     # The job keeps the user's own object: bucket, key and version.
     assert job["inputLocation"] == "s3://async-pipeline-input-example/incoming/daily report € + 50%.csv"
     assert job["objectVersion"] == event["Records"][0]["s3"]["object"]["versionId"]
-    assert job["outputLocation"] == f"s3://{OUTPUT_BUCKET}/output/incoming/{inference_id[:28]}.out"
+    assert (
+        job["outputLocation"]
+        == job["submittedOutputLocation"]
+        == f"s3://{OUTPUT_BUCKET}/output/incoming/{inference_id[:28]}.out"
+    )
     assert "leaseExpiresAt" not in job
     assert job["metadata"] == {"custom-attributes": "trace=abc; user=7", "batch": "2026-12"}
     assert world.results() == []  # nothing is published until the endpoint answers

@@ -17,7 +17,6 @@ from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.notifications import InferenceNotification, MalformedNotification, TestNotification
 from async_pipeline.result_events import ResultEvent
 from async_pipeline.sns_events import SnsRecord
-from async_pipeline.user_metadata import MetadataSource
 
 
 class Publisher(Protocol):
@@ -49,47 +48,38 @@ def finalize(
     inference_id: str,
     terminal: Terminal,
     clock: Clock,
-    metadata: MetadataSource | None = None,
 ) -> CompletionOutcome:
     """Move a job to its terminal state and publish its event once, whatever was delivered before.
 
-    ``metadata`` reads the input's user metadata when the record lacks it (its submitter never confirmed)."""
+    The event's metadata is the record's: the submitter's claim carries it, so it is there before the endpoint can
+    answer (no S3 read here; jobs first seen in a notification have none)."""
     result = store.finish(inference_id, terminal, publish_lease_until_ms=clock.deadline_ms, now_s=clock.now_s())
     if result.transitioned:
-        event = _publish(store, publisher, result.job, clock, metadata)
+        event = _publish(store, publisher, result.job, clock)
         return CompletionOutcome(CompletionAction.RECORDED, inference_id, result.job.status, event)
     if result.owes_event(clock.now_ms()):
-        return publish_owed(store, publisher, result.job, clock, metadata)
+        return publish_owed(store, publisher, result.job, clock)
     return CompletionOutcome(CompletionAction.DUPLICATE, inference_id, result.job.status)
 
 
-def publish_owed(
-    store: JobStore, publisher: Publisher, job: Job, clock: Clock, metadata: MetadataSource | None = None
-) -> CompletionOutcome:
+def publish_owed(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> CompletionOutcome:
     """Publish the event of a job finished by an invocation that died before publishing."""
     taken = store.take_publish_lease(job.inference_id, lease_until_ms=clock.deadline_ms, now_ms=clock.now_ms())
     if taken is None:
         return CompletionOutcome(CompletionAction.DUPLICATE, job.inference_id, job.status)
     return CompletionOutcome(
-        CompletionAction.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock, metadata)
+        CompletionAction.REPUBLISHED, job.inference_id, taken.status, _publish(store, publisher, taken, clock)
     )
 
 
-def _publish(
-    store: JobStore, publisher: Publisher, job: Job, clock: Clock, metadata: MetadataSource | None
-) -> ResultEvent:
-    read = None
-    if job.metadata is None and metadata is not None:
-        # The submitter never confirmed this job (crashed after the endpoint call, or lost the race to this
-        # notification): one HeadObject, so that the event still carries the file's metadata.
-        read = job.metadata = metadata.metadata_of(job)
+def _publish(store: JobStore, publisher: Publisher, job: Job, clock: Clock) -> ResultEvent:
     event = result_events.build(job)
     try:
         publisher.publish(event)
     except Exception:
         store.release_publish_lease(job.inference_id)
         raise
-    store.clear_event_pending(job.inference_id, published_at=clock.now_iso(), metadata=read)
+    store.clear_event_pending(job.inference_id, published_at=clock.now_iso())
     return event
 
 
@@ -120,7 +110,6 @@ def complete_record(
     store: JobStore,
     publisher: Publisher,
     clock: Clock,
-    metadata: MetadataSource | None = None,
 ) -> CompletionOutcome:
     """One SNS record from the success or error topic."""
     if record.topic_arn != expected_topic_arn:
@@ -133,7 +122,7 @@ def complete_record(
         raise RejectedNotification(f"message {record.message_id}: {exc}") from exc
     if isinstance(parsed, TestNotification):
         return CompletionOutcome(CompletionAction.TEST_NOTIFICATION)
-    return finalize(store, publisher, parsed.inference_id, terminal_from(parsed, clock), clock, metadata)
+    return finalize(store, publisher, parsed.inference_id, terminal_from(parsed, clock), clock)
 
 
 def complete_event(
@@ -143,7 +132,6 @@ def complete_event(
     store: Callable[[], JobStore],
     publisher: Callable[[], Publisher],
     clock: Clock,
-    metadata: Callable[[], MetadataSource] | None = None,
 ) -> BatchReport[CompletionOutcome]:
     """Handle every record of an SNS event; failures are collected, not raised, so every record gets its turn.
 
@@ -165,7 +153,6 @@ def complete_event(
                 store=store(),
                 publisher=publisher(),
                 clock=clock,
-                metadata=metadata() if metadata is not None else None,
             )
         except Exception as exc:  # one record's surprise must not cost the others their turn
             report.failures.append(RecordFailure(f"{type(exc).__name__}: {exc}", index, exc))

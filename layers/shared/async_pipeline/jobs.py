@@ -50,6 +50,8 @@ class Job:
     metadata: dict[str, str] | None = None  # the input version's user metadata (x-amz-meta-*), once read
     output_location: str | None = None
     failure_location: str | None = None
+    # InvokeEndpointAsync's OutputLocation, as answered; output_location is the notification's once finished.
+    submitted_output_location: str | None = None
     failure_reason: str | None = None
     submitted_at: str | None = None
     received_time: str | None = None
@@ -267,10 +269,9 @@ class JobStore:
         failure_location: str | None,
         submitted_at: str,
         now_s: float,
-        metadata: Mapping[str, str] | None = None,
     ) -> bool:
-        """SUBMITTING → SUBMITTED, with the input's user metadata. False when a notification already finished the
-        job (fast endpoints; its event then carries the metadata read by :mod:`async_pipeline.user_metadata`)."""
+        """SUBMITTING → SUBMITTED. False when a notification already finished the job (fast endpoints; the claim
+        recorded the input's metadata, so its event carries it all the same)."""
         values: dict[str, AttributeValueTypeDef] = {
             ":submitted": {"S": JobStatus.SUBMITTED},
             ":submitting": {"S": JobStatus.SUBMITTING},
@@ -279,13 +280,15 @@ class JobStore:
             ":exp": {"N": str(self._expiry(now_s))},
         }
         sets = ["#s = :submitted", "submittedAt = :at", "expiresAt = :exp"]
-        for attr, value in (("outputLocation", output_location), ("failureLocation", failure_location)):
+        located = (
+            ("outputLocation", output_location),
+            ("submittedOutputLocation", output_location),
+            ("failureLocation", failure_location),
+        )
+        for attr, value in located:
             if value:
                 sets.append(f"{attr} = :{attr}")
                 values[f":{attr}"] = {"S": value}
-        if metadata is not None:
-            sets.append("metadata = :metadata")
-            values[":metadata"] = _serializer.serialize(dict(metadata))
         written = conditionally(
             lambda: self._client.update_item(
                 TableName=self._table,
@@ -393,22 +396,15 @@ class JobStore:
             )
         )
 
-    def clear_event_pending(
-        self, inference_id: str, *, published_at: str, metadata: Mapping[str, str] | None = None
-    ) -> None:
-        """The event is on the bus. ``metadata``, when the event had to read it, is kept on the record too."""
-        sets = ["eventPublishedAt = :at"]
-        values: dict[str, AttributeValueTypeDef] = {":at": {"S": published_at}, ":true": {"BOOL": True}}
-        if metadata is not None:
-            sets.append("metadata = if_not_exists(metadata, :metadata)")
-            values[":metadata"] = _serializer.serialize(dict(metadata))
+    def clear_event_pending(self, inference_id: str, *, published_at: str) -> None:
+        """The event is on the bus."""
         # A refusal means another delivery cleared it first: the event is on the bus, which is all that matters.
         conditionally(
             lambda: self._client.update_item(
                 TableName=self._table,
                 Key=self._key(inference_id),
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE eventPending, publishLeaseUntil",
+                UpdateExpression="SET eventPublishedAt = :at REMOVE eventPending, publishLeaseUntil",
                 ConditionExpression="eventPending = :true",
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues={":at": {"S": published_at}, ":true": {"BOOL": True}},
             )
         )

@@ -4,7 +4,7 @@ The submitter sends both with every request (``S3OutputPathExtension`` and ``Fil
 ``incoming/2026/rows.csv`` gives ``s3://<OutputBucket>/output/incoming/2026/<id28>.out`` (and, on failure,
 ``failure/incoming/2026/<id28>-error.out``; the failure name is SageMaker's own, UNVERIFIED, so the pipeline
 always reads it from the response or the notification). The name depends only on the inference id: a second call
-for the same job (a retry after a crash) writes the same object again, never an orphan beside it.
+for the same job (a retry after a crash) writes the same object again, unless the two calls end differently.
 
 The API allows the extension only ``[a-zA-Z0-9!_.*'()/-]``, up to 512 characters. The mapping (docs/design.md):
 

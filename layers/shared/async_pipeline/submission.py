@@ -1,8 +1,10 @@
 """Submitting input objects to the asynchronous endpoint: the submitter's use case.
 
-Per object: claim the inference id (one conditional write), read the exact object version (one ranged GetObject:
-its size, its type and, when it fits, its bytes), reject what the endpoint cannot take, call ``InvokeEndpointAsync``,
-confirm. Duplicate or concurrent deliveries stop at the claim.
+Per object: read the exact object version (one ranged GetObject: its size, its type, its user metadata and, when it
+fits, its bytes), claim the inference id with that metadata (one conditional write), reject what the endpoint cannot
+take, call ``InvokeEndpointAsync``, confirm. Duplicate or concurrent deliveries stop at the claim (after one wasted
+ranged GET). Reading before claiming means every job the endpoint can answer already has its metadata on the record:
+the topic handlers never read the input (no S3 grant on the payloads), even when the submitter died after the call.
 
 What the endpoint infers is always the version that triggered the job: SageMaker reads an ``InputLocation`` when it
 processes the request, as the key's current version, so the user's key is never sent. Inputs up to 128,000 bytes
@@ -27,7 +29,6 @@ from async_pipeline.completion import Publisher
 from async_pipeline.jobs import Job, JobStatus, JobStore, Terminal
 from async_pipeline.s3_events import S3ObjectCreated
 from async_pipeline.staging import StagingPlace
-from async_pipeline.user_metadata import MetadataSource
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -133,14 +134,12 @@ class Submitter:
         s3: S3Client,
         runtime: SageMakerRuntimeClient,
         publisher: Publisher,
-        metadata: MetadataSource | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._s3 = s3
         self._runtime = runtime
         self._publisher = publisher
-        self._metadata = metadata  # for an owed event whose record lacks the metadata
 
     def submit(self, obj: S3ObjectCreated, clock: Clock) -> SubmissionOutcome:
         identity = inference_ids.identify(obj)
@@ -154,11 +153,24 @@ class Submitter:
             object_size=obj.size,
             received_time=obj.event_time,
         )
+        # Read before claiming, so that the claim records the metadata before the endpoint can answer.
+        source: InputObject | None = None  # None: the version is gone (claimed, then rejected)
+        read_error: Exception | None = None  # raised once claimed, so the record shows the attempt and its error
+        try:
+            with _reading_input("GetObject", obj):
+                source = self._read(obj)
+            job.metadata = source.metadata
+        except _VersionGone:
+            pass
+        except Exception as exc:
+            read_error = exc
         claim = self._store.claim(job, lease_expires_at_ms=clock.deadline_ms, now_s=clock.now_s())
         if not claim.claimed:
             return self._already_claimed(obj, claim.job, clock)
         try:
-            accepted = self._invoke_claimed(obj, job, clock)
+            if read_error is not None:
+                raise read_error
+            accepted = self._invoke_claimed(obj, job, source, clock)
         except Exception as exc:
             # Nothing reached the endpoint: give the claim back so the retry can take it at once.
             reason = str(exc) if isinstance(exc, TransientFailure) else f"{type(exc).__name__}: {exc}"
@@ -166,7 +178,7 @@ class Submitter:
             raise
         if isinstance(accepted, SubmissionOutcome):
             return accepted
-        response, metadata = accepted
+        response = accepted
         # The endpoint has the request. Whatever happens to the confirmation, the claim must not be released:
         # a retry would invoke a second time. An unconfirmed SUBMITTING job is finished by its notification.
         try:
@@ -176,7 +188,6 @@ class Submitter:
                 failure_location=response.get("FailureLocation"),
                 submitted_at=clock.now_iso(),
                 now_s=clock.now_s(),
-                metadata=metadata,
             )
         except (ClientError, BotoCoreError) as exc:
             return SubmissionOutcome(
@@ -186,7 +197,7 @@ class Submitter:
 
     def _already_claimed(self, obj: S3ObjectCreated, existing: Job, clock: Clock) -> SubmissionOutcome:
         if existing.owes_event(clock.now_ms()):
-            completion.publish_owed(self._store, self._publisher, existing, clock, self._metadata)
+            completion.publish_owed(self._store, self._publisher, existing, clock)
             return SubmissionOutcome(
                 SubmissionAction.REPUBLISHED, obj.uri, existing.inference_id, existing.failure_reason
             )
@@ -197,14 +208,11 @@ class Submitter:
         )
 
     def _invoke_claimed(
-        self, obj: S3ObjectCreated, job: Job, clock: Clock
-    ) -> SubmissionOutcome | tuple[Mapping[str, Any], dict[str, str]]:
-        """Call the endpoint for a claimed job: its response and the input's user metadata, or the outcome of a
-        rejection."""
-        try:
-            with _reading_input("GetObject", obj):
-                source = self._read(obj)
-        except _VersionGone:
+        self, obj: S3ObjectCreated, job: Job, source: InputObject | None, clock: Clock
+    ) -> SubmissionOutcome | Mapping[str, Any]:
+        """Call the endpoint for a claimed job whose version was read (``source``; None when it was gone): its
+        response, or the outcome of a rejection."""
+        if source is None:
             return self._reject(obj, job, VERSION_GONE, clock)
 
         def reject(reason: str) -> SubmissionOutcome:
@@ -224,7 +232,7 @@ class Submitter:
             "ContentType": content_type,
             "InferenceId": job.inference_id,
             # Outputs and failures under the input's folder, named after the inference id: a second call for the
-            # same job (a retry after a crash) writes the same objects, never an orphan beside them.
+            # same job (a retry after a crash) writes the same objects, unless the two calls end differently.
             "Filename": output_names.filename_for(job.inference_id),
         }
         extension = output_names.path_extension_for(obj.key)
@@ -257,7 +265,7 @@ class Submitter:
             raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {code} {message}") from exc
         except BotoCoreError as exc:
             raise TransientFailure(f"InvokeEndpointAsync {obj.uri}: {exc}") from exc
-        return response, source.metadata
+        return response
 
     def _read(self, obj: S3ObjectCreated) -> InputObject:
         """One GetObject of the exact version (its first MAX_INLINE_BYTES bytes): size, type, user metadata, and
@@ -284,7 +292,8 @@ class Submitter:
             stream.close()
         if body is not None and len(body) != size:
             raise TransientFailure(f"GetObject {obj.uri}: read {len(body)} of {size} bytes")
-        return InputObject(size, response.get("ContentType"), body, dict(response.get("Metadata") or {}))
+        metadata = user_metadata.decoded(response.get("Metadata") or {})
+        return InputObject(size, response.get("ContentType"), body, metadata)
 
     def _stage(self, obj: S3ObjectCreated, job: Job, clock: Clock, metadata: dict[str, str]) -> str | SubmissionOutcome:
         """The staged copy's URI (the same key on every attempt: a retry after a crash copies the same bytes again),

@@ -42,7 +42,6 @@ def build(topic_variable: str) -> Handler:
             store=wiring.job_store,
             publisher=wiring.publisher,
             clock=clock,
-            metadata=wiring.version_metadata,
         )
         for outcome in report.outcomes:
             logger.info(

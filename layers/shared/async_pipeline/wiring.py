@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
 
     from async_pipeline.submission import Submitter
-    from async_pipeline.user_metadata import VersionMetadata
 
 # Leases end a little after Lambda's hard stop of the invocation that holds them: past that, its owner is dead.
 LEASE_MARGIN_MS = 2000
@@ -84,13 +83,6 @@ def publisher() -> EventPublisher:
 
 
 @cache
-def version_metadata() -> VersionMetadata:
-    from async_pipeline.user_metadata import VersionMetadata
-
-    return VersionMetadata(lambda: client("s3"))
-
-
-@cache
 def submitter() -> Submitter:
     from async_pipeline.staging import StagingPlace
     from async_pipeline.submission import Settings, Submitter
@@ -107,11 +99,11 @@ def submitter() -> Submitter:
         invocation_timeout_seconds=_optional_int("INVOCATION_TIMEOUT_SECONDS"),
         staging=staging,
     )
-    return Submitter(settings, job_store(), client("s3"), client("sagemaker-runtime"), publisher(), version_metadata())
+    return Submitter(settings, job_store(), client("s3"), client("sagemaker-runtime"), publisher())
 
 
 # Every per-container cache above: what :func:`reset` clears.
-_CACHED = (client, job_store, publisher, version_metadata, submitter)
+_CACHED = (client, job_store, publisher, submitter)
 
 
 def reset() -> None:

@@ -34,9 +34,9 @@ def state_dir() -> Path:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Known failures become one line on stderr and exit status 1."""
+    """Known failures become one line on stderr: exit status 2 for the input's fault, else 1."""
     from async_pipeline.inference_ids import MissingObjectVersion
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
     try:
         yield
@@ -45,6 +45,10 @@ def errors() -> Iterator[None]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise click.ClickException(f"{error.get('Code')}: {error.get('Message')}") from None
+    except uploads.InvalidUploads as exc:
+        raise click.UsageError(str(exc)) from None
+    except ParamValidationError as exc:  # a value the API refuses, found before any request: the input's fault
+        raise click.UsageError(f"the request cannot be made: {exc}") from None
     except BotoCoreError as exc:
         raise click.ClickException(f"cannot reach the stack's AWS APIs: {exc}") from None
 

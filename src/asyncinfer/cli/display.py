@@ -32,12 +32,6 @@ def progress() -> Progress:
     )
 
 
-def upload_showing_progress(
-    stack: target.Target, paths: list[Path], prefix: str, metadata: Mapping[str, str] | None = None
-) -> list[uploads.Upload]:
-    return upload_items_showing_progress(stack, uploads.collect(paths, prefix, metadata))
-
-
 def upload_items_showing_progress(stack: target.Target, items: list[uploads.Upload]) -> list[uploads.Upload]:
     with progress() as bar:
         task = bar.add_task("uploading", total=len(items))
@@ -130,7 +124,11 @@ def wait_showing_progress(
     """Wait for these uploads' jobs with a progress bar, printing each result as it arrives; with ``output``,
     download each completed output there, named after its input file."""
     bucket = stack.outputs["InputBucketName"]
+    from botocore.exceptions import BotoCoreError, ClientError
+    from rich.markup import escape
+
     by_id = {item.inference_id(bucket): item for item in done}
+    unsaved: dict[str, str] = {}
     with progress() as bar:
         task = bar.add_task("results", total=len(by_id))
 
@@ -138,13 +136,21 @@ def wait_showing_progress(
             item = by_id[job.inference_id]
             saved = None
             if output is not None and job.status is JobStatus.COMPLETED and job.output_location:
-                saved = job_results.download(
-                    stack.client("s3"), job.output_location, output / job_results.local_name(item.key, prefix)
-                )
-            bar.console.print(result_line(stack, job, item.key, saved), soft_wrap=True, highlight=False)
+                try:
+                    saved = job_results.download(
+                        stack.client("s3"), job.output_location, output / job_results.local_name(item.key, prefix)
+                    )
+                except (ClientError, BotoCoreError, OSError) as exc:  # this file's, not the wait's: go on
+                    unsaved[job.inference_id] = f"{type(exc).__name__}: {exc}"
+            line = result_line(stack, job, item.key, saved)
+            if job.inference_id in unsaved:
+                line += f"  [red]not downloaded: {escape(unsaved[job.inference_id])}[/]"
+            bar.console.print(line, soft_wrap=True, highlight=False)
             bar.advance(task)
 
-        return job_waits.wait(stack, list(by_id), timeout, on_result)
+        result = job_waits.wait(stack, list(by_id), timeout, on_result)
+    result.unsaved = unsaved
+    return result
 
 
 def stack_table(running: RunningStack) -> Table:

@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from asyncinfer import job_records, job_results
+from asyncinfer import job_records, job_results, uploads
 from asyncinfer.cli.app import errors, key_values, target_of
 from asyncinfer.cli.display import (
     console,
     endpoint_line_of,
     follow_showing_progress,
     summary_table,
-    upload_showing_progress,
+    upload_items_showing_progress,
     wait_showing_progress,
 )
 
@@ -51,19 +51,26 @@ def submit(
 ) -> None:
     """Upload files and folders to the input bucket; with --wait, print each file's result as it arrives.
 
-    With --wait the exit status is 0 only if every file COMPLETED, 3 if one FAILED, 4 if one had no result
-    within --timeout."""
+    With --wait the exit status is 0 only if every file COMPLETED (and, with --output, was downloaded), 1 if one
+    COMPLETED but could not be downloaded, 3 if one FAILED, 4 if one had no result within --timeout."""
     if output is not None and not wait:
         raise click.UsageError("--output needs --wait")
     with errors():
+        meta = key_values(metadata, "--metadata")
+        uploads.check_metadata(meta)  # refused before anything is uploaded, stack or not
+        items = uploads.collect(list(paths), prefix, meta)
         stack = target_of(ctx)
-        done = upload_showing_progress(stack, list(paths), prefix, key_values(metadata, "--metadata"))
+        uploads.check_triggers(items, stack.parameters)
+        done = upload_items_showing_progress(stack, items)
         console.print(f"uploaded {len(done)} file(s) to s3://{stack.outputs['InputBucketName']}/{prefix}")
         if not wait:
             return
         result = wait_showing_progress(stack, done, prefix, timeout, output)
     completed, failed = len(result.finished) - len(result.failed), len(result.failed)
-    console.print(f"{completed} completed, {failed} failed, {len(result.waiting)} without a result after {timeout:g} s")
+    unsaved = f", {len(result.unsaved)} output(s) not downloaded" if result.unsaved else ""
+    console.print(
+        f"{completed} completed, {failed} failed, {len(result.waiting)} without a result after {timeout:g} s{unsaved}"
+    )
     ctx.exit(int(result.exit_code))
 
 

@@ -14,15 +14,18 @@ redelivers, throttles or fails. Per input (object version → its inference id):
 * wrong input: a COMPLETED job whose output is not the model's prediction for its own version's bytes (the endpoint
   read other content: the key was overwritten while the request waited), or a FAILED one whose payload the endpoint
   could not read (the key was deleted meanwhile). Checked when the snapshot holds the output checks;
-* misnamed: a COMPLETED job or event whose output is not at the name derived from its input (the input key's
-  folder under the endpoint's S3OutputPath, named after the inference id: ``async_pipeline.output_names``).
-  Checked when the snapshot knows the S3OutputPath;
+* misnamed: a COMPLETED job or event whose output is not where InvokeEndpointAsync said it would be (its
+  ``OutputLocation``, recorded on the job at submission), or, when none was recorded, not at the name derived from
+  its input (the input key's folder under the endpoint's S3OutputPath, named after the inference id:
+  ``async_pipeline.output_names``; the join rule is UNVERIFIED). Checked when the snapshot knows the S3OutputPath;
 * without metadata: an event that does not carry the user metadata its file was uploaded with (only a version gone
   before the submitter read it may have none). Checked for the uploads whose metadata the snapshot knows.
 
 Orphan outputs (objects in the output bucket no job points to) are reported, not counted against the promise. Since
 outputs are named after the inference id, a crash after InvokeEndpointAsync, whose retry invokes the endpoint a
-second time, overwrites the same object rather than leaving a second one. Dangling locations (a job or event
+second time, usually overwrites the same object; when the two requests end differently (one completes, the other
+fails), one leaves an object (an output, or a failure object) that the job, decided by the first notification,
+does not point to: an orphan. Dangling locations (a job or event
 pointing to an object that is not there) are violations, except a failure object the endpoint could not write
 (its reason says so): the job keeps the FailureLocation InvokeEndpointAsync announced, since the notification then
 names none.
@@ -277,16 +280,22 @@ def _judge_input_content(result: Audit, findings: _Findings, snapshot: Snapshot,
 def _judge_output_name(
     result: Audit, findings: _Findings, output_path: str, job: Job, received: list[ReceivedEvent], uri: str
 ) -> None:
-    """A COMPLETED input's output (its job's and its events') must sit at the name derived from its key and id."""
+    """A COMPLETED input's output (its job's and its events') must sit where InvokeEndpointAsync said it would
+    (``OutputLocation``, recorded at submission); for a job whose submitter never recorded it, at the name derived
+    from its key and id. How SageMaker joins S3OutputPath, the extension and Filename is UNVERIFIED, so the derived
+    name is only the fallback, and a difference between the two is reported with it."""
     if not output_path or job.status != "COMPLETED":
         return
-    expected = output_names.output_uri(output_path, s3_uris.key_of(uri), job.inference_id)
+    derived = output_names.output_uri(output_path, s3_uris.key_of(uri), job.inference_id)
+    expected = job.submitted_output_location or derived
     result.names_checked += 1
     found = {job.output_location} | {e.location for e in received if e.status == "COMPLETED"}
     if found != {expected}:
         result.misnamed += 1
         shown = ", ".join(sorted(str(f) for f in found - {expected}))
-        findings.problem("misnamed outputs", f"{uri}: output at {shown}, not {expected}")
+        whence = "returned at submission" if job.submitted_output_location else "derived; none was recorded"
+        also = f"; the derived name is {derived}" if expected != derived else ""
+        findings.problem("misnamed outputs", f"{uri}: output at {shown}, not {expected} ({whence}){also}")
 
 
 def _judge_metadata(

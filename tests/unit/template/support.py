@@ -74,9 +74,9 @@ COMMON_FUNCTION_ACTIONS = {
 FUNCTION_ACTIONS = {
     "SubmitterFunction": COMMON_FUNCTION_ACTIONS
     | {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "sagemaker:InvokeEndpointAsync"},
-    # HeadObject of an input version whose submitter never confirmed its job (the event's metadata).
-    "SuccessHandlerFunction": COMMON_FUNCTION_ACTIONS | {"s3:GetObject", "s3:GetObjectVersion"},
-    "ErrorHandlerFunction": COMMON_FUNCTION_ACTIONS | {"s3:GetObject", "s3:GetObjectVersion"},
+    # No S3 action: the submitter's claim records the input's metadata, so the handlers never read a payload.
+    "SuccessHandlerFunction": COMMON_FUNCTION_ACTIONS,
+    "ErrorHandlerFunction": COMMON_FUNCTION_ACTIONS,
 }
 DLQ_ARN = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
