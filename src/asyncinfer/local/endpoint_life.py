@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from asyncinfer.local import alarms, autoscaling
 from asyncinfer.local.cloudwatch_metrics import NAMESPACE, PERIOD_SECONDS, EndpointMeter, QueueSnapshot, metric_data
 from asyncinfer.local.endpoint.instances import InstanceFleet
@@ -393,14 +395,41 @@ class EndpointLife:
             mine = [i for i in invocations if i.policy.resource_id == variant.resource_id]
             decision = autoscaling.decide(mine, capacity, low, high, variant.history, now)
             if decision is not None:
-                variant.history.record(decision.invocation, decision.direction, now)
                 cause = (
                     f"monitor alarm {decision.invocation.alarm_name} in state ALARM triggered policy "
                     f"{decision.invocation.policy.name}"
                 )
-                self._set_desired(variant, decision.capacity, cause, now)
+                # The cooldown starts only when the change was accepted: a refused one is retried next minute.
+                if self._try_set_desired(variant, decision.capacity, cause, now):
+                    variant.history.record(decision.invocation, decision.direction, now)
             elif not low <= capacity <= high:
-                self._set_desired(variant, max(low, min(high, capacity)), "the scalable target's min or max", now)
+                self._try_set_desired(variant, max(low, min(high, capacity)), "the scalable target's min or max", now)
+
+    def _try_set_desired(self, variant: _Variant, capacity: int, cause: str, now: float) -> bool:
+        """:meth:`_set_desired`; when SageMaker refuses (an endpoint still updating, say), a Failed scaling
+        activity with the error, as Application Auto Scaling records one, and False. Other targets go on."""
+        try:
+            self._set_desired(variant, capacity, cause, now)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reason = f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+            logger.warning("endpoint life: %s → %s instance(s) refused: %s", variant.endpoint, capacity, reason)
+            self._record_activity(
+                {
+                    "ActivityId": str(uuid.uuid4()),
+                    "ServiceNamespace": "sagemaker",
+                    "ResourceId": variant.resource_id,
+                    "ScalableDimension": VARIANT_DIMENSION,
+                    "Description": f"Setting desired instance count to {capacity}.",
+                    "Cause": cause,
+                    "StartTime": now,
+                    "EndTime": now,
+                    "StatusCode": "Failed",
+                    "StatusMessage": f"Failed to set desired instance count to {capacity}. Reason: {reason}",
+                }
+            )
+            return False
+        return True
 
     def _set_desired(self, variant: _Variant, capacity: int, cause: str, now: float) -> None:
         described = self._clients.sagemaker.describe_endpoint(EndpointName=variant.endpoint)

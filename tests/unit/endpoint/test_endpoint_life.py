@@ -6,6 +6,7 @@ Each test advances emulated minutes by calling ``EndpointLife.minute`` itself: n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from asyncinfer.local import moto_patches
 from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
@@ -235,3 +237,47 @@ def test_a_capacity_change_is_not_mistaken_for_an_endpoint_update(stack: Stack) 
     assert config[0] == "InService"
     sagemaker.update_endpoint(EndpointName=stack.name, EndpointConfigName=config[1], RetainAllVariantProperties=True)
     assert control_plane.update_in_progress(stack.name)
+
+
+class RefusingSageMaker:
+    """SageMaker that refuses the next ``refusals`` UpdateEndpointWeightsAndCapacities as AWS does an endpoint whose
+    update is in progress; everything else goes to moto."""
+
+    def __init__(self, client: Any, refusals: int) -> None:
+        self._client, self.refusals = client, refusals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_endpoint_weights_and_capacities(self, **params: Any) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Cannot update in-progress endpoint"}},
+                "UpdateEndpointWeightsAndCapacities",
+            )
+        return self._client.update_endpoint_weights_and_capacities(**params)
+
+
+def test_a_refused_capacity_change_is_a_failed_activity_and_retried_the_next_minute(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker")
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=stack.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
+    stack.minutes(1)
+    refusing = RefusingSageMaker(stack.life._clients.sagemaker, refusals=1)
+    stack.life._clients = dataclasses.replace(stack.life._clients, sagemaker=refusing)
+    stack.submit(1)
+    desired = []
+    for _ in range(4):
+        stack.minutes(1)
+        desired.append(stack.variant()["DesiredInstanceCount"])
+    # HasBacklogWithoutCapacity is in ALARM after 2 minutes: refused at the 2nd, accepted at the 3rd (no cooldown).
+    assert refusing.refusals == 0
+    assert desired[:3] == [0, 0, 1]
+    activities = stack.client("application-autoscaling").describe_scaling_activities(ServiceNamespace="sagemaker")
+    failed = [a for a in activities["ScalingActivities"] if a["StatusCode"] == "Failed"]
+    assert len(failed) == 1
+    assert "Cannot update in-progress endpoint" in failed[0]["StatusMessage"]
+    assert "HasBacklogWithoutCapacity" in failed[0]["Cause"]
