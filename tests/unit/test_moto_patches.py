@@ -251,3 +251,27 @@ def test_scaling_refusal_covers_a_removed_variant_and_ignores_unregistered_ones(
     assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/B"}) is not None
     assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/A"}) is None
     assert moto_patches.scaling_refusal("ep", current, current, {"endpoint/other/variant/A"}) is None
+
+
+def test_a_capacity_change_is_refused_while_the_endpoint_is_not_in_service() -> None:
+    """A second UpdateEndpointWeightsAndCapacities while the first's instances start would let target tracking count
+    starting instances as capacity and overshoot; AWS refuses updates to an Updating endpoint."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large"})
+
+    def capacity(count: int) -> None:
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="ep",
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": count}],
+        )
+
+    capacity(2)
+    assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+    with pytest.raises(sagemaker.exceptions.ClientError, match="Cannot update in-progress endpoint"):
+        capacity(3)
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    moto_patches.record_emulated(
+        {"kind": "instance_count", "region": REGION, "endpoint": "ep", "variant": "AllTraffic", "count": 2}
+    )
+    capacity(3)  # in service again: accepted
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 3

@@ -317,16 +317,21 @@ def _variant_capacity() -> None:
         self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
     ) -> str:
         endpoint = self.endpoints.get(endpoint_name)
-        if endpoint is not None and endpoint in _pending:  # as AWS: no capacity change while an update runs
-            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
-        variants = endpoint.production_variants if endpoint is not None else []
-        before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
-        arn = original(self, endpoint_name, desired_weights_and_capacities)
-        endpoint = self.endpoints[endpoint_name]
-        for variant in endpoint.production_variants:
-            if before.get(variant["VariantName"]) is not None:
-                variant["CurrentInstanceCount"] = before[variant["VariantName"]]
-        _settle_status(endpoint)
+        # As AWS: no change while the endpoint is not InService, whether an UpdateEndpoint or an earlier capacity
+        # change is in progress (AWS documents Updating as "UpdateEndpoint or UpdateEndpointWeightsAndCapacities is
+        # executing" and refuses updates to an in-progress endpoint; UNVERIFIED that the refusal covers this call).
+        # The check, the change and the new status at once: moto's server is threaded.
+        with _update_lock:
+            if endpoint is not None and endpoint.endpoint_status != "InService":
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            variants = endpoint.production_variants if endpoint is not None else []
+            before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
+            arn = original(self, endpoint_name, desired_weights_and_capacities)
+            endpoint = self.endpoints[endpoint_name]
+            for variant in endpoint.production_variants:
+                if before.get(variant["VariantName"]) is not None:
+                    variant["CurrentInstanceCount"] = before[variant["VariantName"]]
+            _settle_status_locked(endpoint)
         return arn
 
     SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities  # type: ignore[method-assign]
@@ -336,12 +341,14 @@ def _settle_status(endpoint: Any) -> None:  # moto's FakeEndpoint
     """``Updating`` while a variant's instances have not reached its desired count, else ``InService``; an
     UpdateEndpoint in progress owns the status until it is over (:func:`finish_endpoint_update`)."""
     with _update_lock:
-        if endpoint in _pending:
-            return
-        moving = any(
-            v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants
-        )
-        endpoint.endpoint_status = "Updating" if moving else "InService"
+        _settle_status_locked(endpoint)
+
+
+def _settle_status_locked(endpoint: Any) -> None:
+    if endpoint in _pending:
+        return
+    moving = any(v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants)
+    endpoint.endpoint_status = "Updating" if moving else "InService"
 
 
 def _scaling_activities() -> None:

@@ -276,7 +276,9 @@ def test_a_refused_capacity_change_is_a_failed_activity_and_retried_the_next_min
     # HasBacklogWithoutCapacity is in ALARM after 2 minutes: refused at the 2nd, accepted at the 3rd (no cooldown).
     assert refusing.refusals == 0
     assert desired[:3] == [0, 0, 1]
-    activities = stack.client("application-autoscaling").describe_scaling_activities(ServiceNamespace="sagemaker")
+    activities = stack.client("application-autoscaling").describe_scaling_activities(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{stack.name}/variant/AllTraffic"
+    )
     failed = [a for a in activities["ScalingActivities"] if a["StatusCode"] == "Failed"]
     assert len(failed) == 1
     assert "Cannot update in-progress endpoint" in failed[0]["StatusMessage"]

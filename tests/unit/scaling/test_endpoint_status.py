@@ -63,6 +63,10 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
     )
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     # The variant went to zero; then Application Auto Scaling asked for one instance a minute ago.
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=STACK,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
     moto_patches.record_emulated(
         {"kind": "instance_count", "region": REGION, "endpoint": STACK, "variant": "AllTraffic", "count": 0}
     )
