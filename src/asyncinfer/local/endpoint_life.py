@@ -283,11 +283,11 @@ class EndpointLife:
             self.unsupported[name] = why
 
     def _values(self, defined: list[alarms.AlarmDefinition], end: float) -> list[list[float | None]]:
-        """Each alarm's last EvaluationPeriods period values (oldest first), in one GetMetricData call."""
+        """Each alarm's period values over its evaluation range (oldest first), in one GetMetricData call."""
         if not defined:
             return []
         step = math.lcm(*(a.period for a in defined))
-        window = math.ceil(max(a.period * a.evaluation_periods for a in defined) / step) * step
+        window = math.ceil(max(a.period * alarms.evaluation_range(a) for a in defined) / step) * step
         start = end - window
         queries = [
             {
@@ -320,10 +320,11 @@ class EndpointLife:
             params["NextToken"] = page["NextToken"]
         values = []
         for index, a in enumerate(defined):
-            series: list[float | None] = [None] * a.evaluation_periods
+            periods = alarms.evaluation_range(a)
+            series: list[float | None] = [None] * periods
             for stamp, value in found.get(f"q{index}", {}).items():
-                slot = a.evaluation_periods - math.ceil((end - stamp) / a.period)
-                if 0 <= slot < a.evaluation_periods and stamp < end:
+                slot = periods - math.ceil((end - stamp) / a.period)
+                if 0 <= slot < periods and stamp < end:
                     series[slot] = float(value)
             values.append(series)
         return values

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -283,3 +284,30 @@ def test_a_refused_capacity_change_is_a_failed_activity_and_retried_the_next_min
     assert len(failed) == 1
     assert "Cannot update in-progress endpoint" in failed[0]["StatusMessage"]
     assert "HasBacklogWithoutCapacity" in failed[0]["Cause"]
+
+
+class RecordingCloudWatch:
+    def __init__(self, stamps: list[float]) -> None:
+        self.stamps, self.calls = stamps, []  # type: list[float], list[dict[str, Any]]
+
+    def get_metric_data(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        stamps = [datetime.fromtimestamp(s, UTC) for s in self.stamps]
+        return {"MetricDataResults": [{"Id": "q0", "Timestamps": stamps, "Values": [1.0] * len(stamps)}]}
+
+
+def test_alarm_values_cover_the_evaluation_range_not_only_the_evaluation_periods() -> None:
+    from asyncinfer.local import alarms
+
+    definition = alarms.AlarmDefinition.from_api(
+        {
+            "AlarmName": "a", "Namespace": "AWS/SageMaker", "MetricName": "HasBacklogWithoutCapacity",
+            "Statistic": "Average", "Period": 60, "EvaluationPeriods": 2, "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+    )  # fmt: skip
+    cloudwatch = RecordingCloudWatch([START - 240, START - 60])  # 4 and 1 periods ago
+    life = EndpointLife.__new__(EndpointLife)  # only the GetMetricData call is under test
+    life._clients = LifeClients(cloudwatch, None, None, None)  # type: ignore[arg-type]
+    assert life._values([definition], START) == [[1.0, None, None, 1.0]]
+    assert cloudwatch.calls[0]["StartTime"] == datetime.fromtimestamp(START - 240, UTC)
