@@ -180,9 +180,10 @@ class EndpointLife:
         with self._lock:
             self._follow_desired(end)
             for variant in self._variants.values():
-                # Someone else set the emulator's count or moto's (a fault episode, an UpdateEndpoint that ended
-                # with the counts of its new config): the fleet decides, and both are told again.
-                if self._emulator.stats(variant.endpoint)["instances"] != variant.serving:
+                # Someone else set the emulator's count (an UpdateEndpoint that ended with the counts of its new
+                # config): the fleet decides, and both are told again. Zero behind the fleet's back is a fault
+                # episode (ttl-expiry: no instance for a few seconds), held until the fault restores the count.
+                if self._served(variant) != variant.serving and not self._held(variant):
                     variant.serving = None
                 variant.reported_current = None
             self._advance(end)
@@ -205,7 +206,7 @@ class EndpointLife:
             for variant in self._variants.values():
                 variant.fleet.advance(now)
                 running = variant.fleet.running_count
-                if running != variant.serving:
+                if running != variant.serving and not self._held(variant):
                     self._emulator.set_instance_count(variant.endpoint, running)
                     variant.serving = running
                 # SageMaker's CurrentInstanceCount: instances in service, and those still draining before they go.
@@ -226,11 +227,20 @@ class EndpointLife:
                 if variant.activity is not None and not fleet.starting_count and not fleet.stopping_count:
                     self._finish_activity(variant, now)
 
+    def _served(self, variant: _Variant) -> int:
+        return int(self._emulator.stats(variant.endpoint)["instances"])
+
+    def _held(self, variant: _Variant) -> bool:
+        """The emulator serves with no instance while the fleet had it serve with some: a fault episode owns the
+        count (faults/endpoint.py restores it)."""
+        return bool(variant.serving) and self._served(variant) == 0
+
     def _publish(self, variant: _Variant, timestamp: float) -> None:
         stats = self._emulator.stats(variant.endpoint)
         oldest = self.meter.oldest_received_at(variant.endpoint)
         age = None if oldest is None else max(0.0, (self.clock.real() - oldest) * self.clock.scale)
-        snapshot = QueueSnapshot(variant.endpoint, variant.variant, stats["backlog"], variant.fleet.running_count, age)
+        # What the emulator serves with (a fault episode's zero included), as SageMaker's metrics see the instances.
+        snapshot = QueueSnapshot(variant.endpoint, variant.variant, stats["backlog"], stats["instances"], age)
         data = metric_data(snapshot, self.meter.take(variant.endpoint), datetime.fromtimestamp(timestamp, UTC))
         self._clients.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
 

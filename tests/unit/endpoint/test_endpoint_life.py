@@ -311,3 +311,29 @@ def test_alarm_values_cover_the_evaluation_range_not_only_the_evaluation_periods
     life._clients = LifeClients(cloudwatch, None, None, None)  # type: ignore[arg-type]
     assert life._values([definition], START) == [[1.0, None, None, 1.0]]
     assert cloudwatch.calls[0]["StartTime"] == datetime.fromtimestamp(START - 240, UTC)
+
+
+def test_a_fault_episode_without_instances_is_held_and_published(stack: Stack) -> None:
+    """ttl-expiry (faults/endpoint.py) sets the emulator to zero instances for a few seconds and restores the count:
+    the minute must not undo it, and the metrics say what the emulator served with."""
+    stack.minutes(1)
+    stack.emulator.set_instance_count(stack.name, 0)  # the episode starts
+    stack.submit(1)
+    stack.minutes(1)
+    assert stack.emulator.stats(stack.name)["instances"] == 0
+    assert stack.variant()["CurrentInstanceCount"] == 1  # SageMaker's own count is the fleet's
+    stamp = datetime.fromtimestamp(stack.now.value - 60, UTC)
+    datapoints = stack.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="HasBacklogWithoutCapacity",
+        Dimensions=[{"Name": "EndpointName", "Value": stack.name}],
+        StartTime=stamp,
+        EndTime=datetime.fromtimestamp(stack.now.value, UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [d["Maximum"] for d in datapoints] == [1.0]
+    stack.emulator.set_instance_count(stack.name, 1)  # the episode ends
+    stack.minutes(1)
+    assert stack.emulator.stats(stack.name)["instances"] == 1
+    assert stack.emulator.stats(stack.name)["backlog"] == 0
