@@ -220,6 +220,16 @@ def percent_change(capacity: int, percent: int) -> int:
     return math.floor(raw) if raw > 0 else math.ceil(raw)
 
 
+def suspended(state: Mapping[str, Any], proposed: int, capacity: int) -> bool:
+    """Whether the scalable target's ``SuspendedState`` stops a policy proposing ``proposed`` (dynamic scaling:
+    ``DynamicScalingOutSuspended`` for more, ``DynamicScalingInSuspended`` for fewer)."""
+    if proposed > capacity:
+        return bool(state.get("DynamicScalingOutSuspended"))
+    if proposed < capacity:
+        return bool(state.get("DynamicScalingInSuspended"))
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """An alarm in ALARM invoked ``policy``, which proposes ``capacity``."""

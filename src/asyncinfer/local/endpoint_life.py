@@ -200,6 +200,8 @@ class EndpointLife:
                 desired = entry.get("DesiredInstanceCount")
                 if entry["VariantName"] == variant.variant and desired is not None and desired != variant.fleet.desired:
                     variant.fleet.set_desired(int(desired), now)
+                    if "PendingDeploymentSummary" not in described:  # a capacity change, not an UpdateEndpoint
+                        self._emulator.capacity_changed(variant.endpoint)
 
     def _advance(self, now: float) -> None:
         with self._lock:
@@ -403,7 +405,13 @@ class EndpointLife:
                 continue
             low, high = int(target["MinCapacity"]), int(target["MaxCapacity"])
             capacity = variant.fleet.desired
-            mine = [i for i in invocations if i.policy.resource_id == variant.resource_id]
+            suspended = target.get("SuspendedState") or {}
+            mine = [
+                i
+                for i in invocations
+                if i.policy.resource_id == variant.resource_id
+                and not autoscaling.suspended(suspended, i.capacity, capacity)
+            ]
             decision = autoscaling.decide(mine, capacity, low, high, variant.history, now)
             if decision is not None:
                 cause = (
@@ -459,6 +467,7 @@ class EndpointLife:
             ],
         )
         variant.fleet.set_desired(capacity, now)
+        self._emulator.capacity_changed(variant.endpoint)
         if variant.activity is not None:
             self._finish_activity(variant, now, "Overridden")
         variant.activity = {

@@ -19,6 +19,8 @@ from botocore.exceptions import ClientError
 
 from asyncinfer.local import moto_patches
 from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
+from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, Published
+from asyncinfer.local.endpoint.hooks import BaseEndpointHooks
 from asyncinfer.local.endpoint.settings import ControlPlane
 from asyncinfer.local.endpoint_life import EndpointLife, LifeClients, LifeOptions
 from asyncinfer.local.physical_ids import ACCOUNT
@@ -337,3 +339,41 @@ def test_a_fault_episode_without_instances_is_held_and_published(stack: Stack) -
     stack.minutes(1)
     assert stack.emulator.stats(stack.name)["instances"] == 1
     assert stack.emulator.stats(stack.name)["backlog"] == 0
+
+
+class SeenTestNotifications(BaseEndpointHooks):
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+
+    def on_event(self, event: EmulatorEvent) -> None:
+        detail = event.detail
+        published = event.kind is EventKind.PUBLISHED and isinstance(detail, Published)
+        if published and detail.message.get("eventName") == "TestNotification":  # type: ignore[union-attr]
+            self.topics.append(detail.topic)  # type: ignore[union-attr]
+
+
+def test_suspended_scale_out_is_honoured_and_each_capacity_change_sends_a_test_notification(stack: Stack) -> None:
+    notifications = SeenTestNotifications()
+    stack.emulator.add_hooks(notifications)
+    scaling = stack.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{stack.name}/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    scaling.register_scalable_target(**target, SuspendedState={"DynamicScalingOutSuspended": True})
+    stack.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName=stack.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
+    stack.minutes(1)
+    topics = set(notifications.topics)
+    assert len(topics) == 2  # the success and error topics, once each, for the change someone else made
+    assert len(notifications.topics) == 2
+    stack.submit(1)
+    stack.minutes(4)  # HasBacklogWithoutCapacity in ALARM, its policy invoked, but scale-out is suspended
+    assert stack.variant()["DesiredInstanceCount"] == 0
+    scaling.register_scalable_target(**target, SuspendedState={"DynamicScalingOutSuspended": False})
+    stack.minutes(1)
+    assert stack.variant()["DesiredInstanceCount"] == 1
+    assert len(notifications.topics) == 4 and set(notifications.topics) == topics  # the autoscaler's change

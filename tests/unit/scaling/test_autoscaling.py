@@ -13,6 +13,7 @@ from asyncinfer.local.autoscaling import (
     decide,
     policy_from_api,
     step_capacity,
+    suspended,
     tracking_alarms,
     tracking_capacity,
 )
@@ -226,3 +227,10 @@ def test_step_bounds_below_the_threshold_are_lower_exclusive_upper_inclusive() -
     )
     assert isinstance(above, StepPolicy)
     assert step_capacity(above, 1, 12.0, 10.0) == 3  # difference 2: [2, inf)
+
+
+def test_suspended_dynamic_scaling() -> None:
+    out = {"DynamicScalingOutSuspended": True}
+    assert suspended(out, 2, 1) and not suspended(out, 0, 1)
+    assert suspended({"DynamicScalingInSuspended": True}, 0, 1)
+    assert not suspended({}, 2, 1)
