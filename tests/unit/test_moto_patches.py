@@ -275,3 +275,18 @@ def test_a_capacity_change_is_refused_while_the_endpoint_is_not_in_service() -> 
     )
     capacity(3)  # in service again: accepted
     assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 3
+
+
+def test_put_metric_alarm_on_an_existing_alarm_keeps_its_state() -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    params: dict[str, Any] = {
+        "AlarmName": "a", "Namespace": "AWS/SageMaker", "MetricName": "HasBacklogWithoutCapacity",
+        "Statistic": "Average", "Period": 60, "EvaluationPeriods": 2, "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }  # fmt: skip
+    cloudwatch.put_metric_alarm(**params)
+    assert cloudwatch.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]["StateValue"] == "INSUFFICIENT_DATA"
+    cloudwatch.set_alarm_state(AlarmName="a", StateValue="ALARM", StateReason="Threshold Crossed")
+    cloudwatch.put_metric_alarm(**{**params, "Threshold": 2.0})
+    alarm = cloudwatch.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]
+    assert (alarm["StateValue"], alarm["StateReason"], alarm["Threshold"]) == ("ALARM", "Threshold Crossed", 2.0)

@@ -372,7 +372,8 @@ def _scaling_activities() -> None:
 
 def _alarms_start_insufficient() -> None:
     """CloudWatch creates an alarm in INSUFFICIENT_DATA until its first evaluation; moto in OK. An alarm whose
-    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead."""
+    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead. And an
+    update (PutMetricAlarm again) keeps the state, where moto starts over."""
     from moto.cloudwatch.models import Alarm
 
     original = Alarm.__init__
@@ -382,6 +383,23 @@ def _alarms_start_insufficient() -> None:
         self.state_value = "INSUFFICIENT_DATA"
 
     Alarm.__init__ = __init__  # type: ignore[method-assign]
+
+    # PutMetricAlarm on an existing alarm overwrites its configuration and leaves its state unchanged (CloudWatch
+    # API reference); moto builds a new alarm, in the initial state.
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    put = CloudWatchBackend.put_metric_alarm
+
+    @functools.wraps(put)
+    def put_metric_alarm(self: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Alarm:
+        previous = self.alarms.get(name)
+        alarm = put(self, name, *args, **kwargs)
+        if previous is not None:
+            for attribute in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
+                setattr(alarm, attribute, getattr(previous, attribute))
+        return alarm
+
+    CloudWatchBackend.put_metric_alarm = put_metric_alarm  # type: ignore[method-assign]
 
 
 def record_emulated(payload: Mapping[str, Any]) -> dict[str, Any]:
