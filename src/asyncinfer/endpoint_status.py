@@ -7,6 +7,7 @@ scaling activity, the endpoint's CloudWatch metrics and the stack's alarms in AL
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ class EndpointStatus:
     alarms: dict[str, str] = field(default_factory=dict)  # name → reason, those in ALARM
     jobs: dict[str, int] = field(default_factory=dict)
     instance_start_seconds: float = AWS_TYPICAL_START_SECONDS
+    time_scale: float = 1.0  # the local stack's --time-scale
 
     @property
     def first_instance_in(self) -> float | None:
@@ -103,20 +105,34 @@ def _latest_metrics(target: Target, endpoint: str, now: float) -> dict[str, floa
     return latest
 
 
+# The template's alarms: no AlarmName, so CloudFormation names them <stack>-<LogicalId>-<SUFFIX> (the local stack:
+# <stack>-<LogicalId>), and every logical id ends in "Alarm" (tests/unit/scaling/test_endpoint_status.py checks it).
+# So the alarms of a stack named <stack>-dev, which share the prefix, are not taken for this stack's.
+_STACK_ALARM = re.compile(r"[A-Za-z0-9]*Alarm(-[A-Za-z0-9]+)?")
+
+
 def _alarms_in_alarm(target: Target, endpoint: str) -> dict[str, str]:
-    mine = (f"{target.name}-", f"TargetTracking-endpoint/{endpoint}/")
+    """This stack's alarms in ALARM and target tracking's for its endpoint, by name prefix (not the whole account)."""
     found: dict[str, str] = {}
-    for page in target.client("cloudwatch").get_paginator("describe_alarms").paginate(StateValue="ALARM"):
-        for alarm in page.get("MetricAlarms", []):
-            name = alarm["AlarmName"]
-            # Target tracking's low alarm is in ALARM whenever the endpoint idles at its minimum: not news.
-            if name.startswith(mine) and not (name.startswith(mine[1]) and "-AlarmLow-" in name):
+    paginator = target.client("cloudwatch").get_paginator("describe_alarms")
+    tracking = f"TargetTracking-endpoint/{endpoint}/"
+    for prefix in (f"{target.name}-", tracking):
+        for page in paginator.paginate(AlarmNamePrefix=prefix, StateValue="ALARM"):
+            for alarm in page.get("MetricAlarms", []):
+                name = alarm["AlarmName"]
+                if prefix == tracking:
+                    # Target tracking's low alarm is in ALARM whenever the endpoint idles at its minimum: not news.
+                    if "-AlarmLow-" in name:
+                        continue
+                elif not _STACK_ALARM.fullmatch(name.removeprefix(prefix)):
+                    continue
                 found[name] = alarm.get("StateReason", "")
     return found
 
 
-def gather(target: Target) -> EndpointStatus:
-    """Everything the AWS APIs say about the stack's endpoint, now."""
+def gather(target: Target, *, jobs: bool = True, alarms: bool = True) -> EndpointStatus:
+    """Everything the AWS APIs say about the stack's endpoint, now. ``jobs=False`` skips the job counts (a Scan of
+    the whole jobs table), ``alarms=False`` the alarms in ALARM: for a line refreshed every few seconds."""
     endpoint = target.outputs["EndpointName"]
     now = target.now()
     described = target.client("sagemaker").describe_endpoint(EndpointName=endpoint)
@@ -152,9 +168,10 @@ def gather(target: Target) -> EndpointStatus:
         oldest_request_age_seconds=metrics.get("oldest"),
         backlog_without_capacity=bool(metrics["nocapacity"]) if "nocapacity" in metrics else None,
         activity=activity,
-        alarms=_alarms_in_alarm(target, endpoint),
-        jobs=job_records.status_counts(target),
+        alarms=_alarms_in_alarm(target, endpoint) if alarms else {},
+        jobs=job_records.status_counts(target) if jobs else {},
         instance_start_seconds=target.instance_start_seconds or AWS_TYPICAL_START_SECONDS,
+        time_scale=target.time_scale,
     )
 
 
@@ -197,6 +214,12 @@ def lines(status: EndpointStatus) -> list[str]:
             said.append(
                 "requests wait and no instance runs: the HasBacklogWithoutCapacity alarm starts one after 2 minutes"
             )
+    if status.time_scale != 1:
+        said.append(
+            f"time scale {status.time_scale:g}: metrics, alarms, cooldowns and instance start-up run "
+            f"{status.time_scale:g}x faster; RequestTTLSeconds, InvocationTimeoutSeconds and the model's latency keep "
+            "real time"
+        )
     for name, reason in sorted(status.alarms.items()):
         said.append(f"ALARM {name}: {reason}")
     if status.jobs:

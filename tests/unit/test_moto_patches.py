@@ -251,3 +251,42 @@ def test_scaling_refusal_covers_a_removed_variant_and_ignores_unregistered_ones(
     assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/B"}) is not None
     assert moto_patches.scaling_refusal("ep", current, [current[0]], {"endpoint/ep/variant/A"}) is None
     assert moto_patches.scaling_refusal("ep", current, current, {"endpoint/other/variant/A"}) is None
+
+
+def test_a_capacity_change_is_refused_while_the_endpoint_is_not_in_service() -> None:
+    """A second UpdateEndpointWeightsAndCapacities while the first's instances start would let target tracking count
+    starting instances as capacity and overshoot; AWS refuses updates to an Updating endpoint."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    _endpoint_with_configs(sagemaker, {"old": "ml.m5.large"})
+
+    def capacity(count: int) -> None:
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="ep",
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": count}],
+        )
+
+    capacity(2)
+    assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+    with pytest.raises(sagemaker.exceptions.ClientError, match="Cannot update in-progress endpoint"):
+        capacity(3)
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    moto_patches.record_emulated(
+        {"kind": "instance_count", "region": REGION, "endpoint": "ep", "variant": "AllTraffic", "count": 2}
+    )
+    capacity(3)  # in service again: accepted
+    assert sagemaker.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 3
+
+
+def test_put_metric_alarm_on_an_existing_alarm_keeps_its_state() -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    params: dict[str, Any] = {
+        "AlarmName": "a", "Namespace": "AWS/SageMaker", "MetricName": "HasBacklogWithoutCapacity",
+        "Statistic": "Average", "Period": 60, "EvaluationPeriods": 2, "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }  # fmt: skip
+    cloudwatch.put_metric_alarm(**params)
+    assert cloudwatch.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]["StateValue"] == "INSUFFICIENT_DATA"
+    cloudwatch.set_alarm_state(AlarmName="a", StateValue="ALARM", StateReason="Threshold Crossed")
+    cloudwatch.put_metric_alarm(**{**params, "Threshold": 2.0})
+    alarm = cloudwatch.describe_alarms(AlarmNames=["a"])["MetricAlarms"][0]
+    assert (alarm["StateValue"], alarm["StateReason"], alarm["Threshold"]) == ("ALARM", "Threshold Crossed", 2.0)

@@ -71,7 +71,7 @@ def endpoint_line_of(stack: target.Target) -> Callable[[], str]:
     """The endpoint's one-line status (asyncinfer.endpoint_status), read from the stack's AWS APIs."""
     from asyncinfer import endpoint_status
 
-    return lambda: endpoint_status.endpoint_line(endpoint_status.gather(stack))
+    return lambda: endpoint_status.endpoint_line(endpoint_status.gather(stack, jobs=False, alarms=False))
 
 
 def follow_showing_progress(

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from rich.live import Live
@@ -14,6 +17,9 @@ from rich.text import Text
 from asyncinfer import target
 from asyncinfer.cli.app import errors, target_of
 from asyncinfer.cli.display import console
+
+if TYPE_CHECKING:
+    from asyncinfer.endpoint_status import EndpointStatus
 
 
 @click.command()
@@ -43,22 +49,49 @@ def status(
             return
 
 
+# With --follow: the job counts (a Scan of the whole jobs table) and the alarms (DescribeAlarms) are read at most
+# this often; the endpoint's own state at every refresh.
+SLOW_REFRESH_SECONDS = 30.0
+
+
+class _Follower:
+    """Each refresh's EndpointStatus, the costly parts reused between their slower refreshes."""
+
+    def __init__(self, stack: target.Target, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stack, self._clock = stack, clock
+        self._slow_at: float | None = None
+        self._jobs: dict[str, int] = {}
+        self._alarms: dict[str, str] = {}
+
+    def __call__(self) -> EndpointStatus:
+        from asyncinfer import endpoint_status
+
+        now = self._clock()
+        slow = self._slow_at is None or now - self._slow_at >= SLOW_REFRESH_SECONDS
+        found = endpoint_status.gather(self._stack, jobs=slow, alarms=slow)
+        if slow:
+            self._slow_at, self._jobs, self._alarms = now, found.jobs, found.alarms
+            return found
+        return dataclasses.replace(found, jobs=self._jobs, alarms=self._alarms)
+
+
 def _endpoint(stack: target.Target, as_json: bool, follow: bool, interval: float) -> None:
     from asyncinfer import endpoint_status
 
+    refresh = _Follower(stack)
     if as_json:
         while True:  # one object per line; once without --follow
-            click.echo(json.dumps(endpoint_status.gather(stack).to_json(), default=str))
+            click.echo(json.dumps(refresh().to_json(), default=str))
             if not follow:
                 return
             time.sleep(interval)
     if not follow:
-        for line in endpoint_status.lines(endpoint_status.gather(stack)):
+        for line in endpoint_status.lines(refresh()):
             console.print(line, highlight=False, markup=False)
         return
     with Live(console=console, auto_refresh=False) as live:
         while True:
-            live.update(Text("\n".join(endpoint_status.lines(endpoint_status.gather(stack)))), refresh=True)
+            live.update(Text("\n".join(endpoint_status.lines(refresh()))), refresh=True)
             time.sleep(interval)
 
 

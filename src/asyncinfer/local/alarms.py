@@ -1,13 +1,15 @@
 """CloudWatch metric alarms, evaluated as CloudWatch documents it (pure): a definition as DescribeAlarms returns it,
 the values of its last ``EvaluationPeriods`` periods, and its current state give its next state.
 
-Semantics ("Evaluating an alarm" and "Configuring how CloudWatch alarms treat missing data", CloudWatch user
-guide): a period breaches when its value compares to ``Threshold`` as ``ComparisonOperator`` says; the alarm goes
-to ALARM when at least ``DatapointsToAlarm`` (M, default ``EvaluationPeriods``) of the last ``EvaluationPeriods``
-(N) periods breach. Missing periods: ``notBreaching`` counts them as good, ``breaching`` as bad; with ``ignore`` and
-``missing`` only the periods that have data count: ALARM when M of them breach, OK when so many are good that M
-breaches are no longer possible, else the state stays; with no data at all ``missing`` goes to INSUFFICIENT_DATA and
-``ignore`` keeps the state. (CloudWatch also looks further back than N periods when data is missing; this does not.)
+Semantics ("Evaluating an alarm" and "How alarm state is evaluated when data is missing", CloudWatch user guide,
+whose two tables tests/unit/scaling/test_alarms.py runs): a period breaches when its value compares to ``Threshold``
+as ``ComparisonOperator`` says. CloudWatch retrieves an evaluation range longer than ``EvaluationPeriods`` (N);
+when it holds at least N real datapoints the latest N decide and ``TreatMissingData`` is ignored: ALARM when at least
+``DatapointsToAlarm`` (M, default N) breach, else OK. Otherwise every real datapoint counts and the missing ones
+complete N: ``breaching`` / ``notBreaching`` fill them as bad / good; ``missing`` and ``ignore`` go to ALARM with M
+breaching, to OK with fewer and a good one among them; with no data or only (fewer than M) breaching datapoints
+``ignore`` keeps the state and ``missing`` goes to INSUFFICIENT_DATA (ALARM when the oldest datapoint of the range
+breaches: the tables' row "X - - - -").
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ _COMPARE = {
     "LessThanThreshold": lambda value, threshold: value < threshold,
     "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
 }
+
+
+# CloudWatch's wording of each comparison in a StateReason.
+_WORDS = {
+    "GreaterThanOrEqualToThreshold": "greater than or equal to",
+    "GreaterThanThreshold": "greater than",
+    "LessThanThreshold": "less than",
+    "LessThanOrEqualToThreshold": "less than or equal to",
+}
+# The evaluation range's periods beyond EvaluationPeriods (see evaluation_range).
+EXTRA_PERIODS = 2
 
 
 class UnsupportedAlarm(ValueError):
@@ -87,37 +100,79 @@ class AlarmDefinition:
         return {"ALARM": self.alarm_actions, "OK": self.ok_actions}.get(state, self.insufficient_data_actions)
 
 
-def evaluate(alarm: AlarmDefinition, values: Sequence[float | None], current: AlarmState) -> AlarmState:
-    """The alarm's state after an evaluation; ``values`` are its last ``EvaluationPeriods`` period values (oldest
-    first, None where the metric has no data)."""
-    window: list[float | None] = list(values)[-alarm.evaluation_periods :]
-    window[:0] = [None] * (alarm.evaluation_periods - len(window))
-    needed, periods = alarm.datapoints_to_alarm, alarm.evaluation_periods
-    if alarm.treat_missing_data in ("breaching", "notBreaching"):
-        bad = alarm.treat_missing_data == "breaching"
-        breaching = sum(1 for v in window if (alarm.breaches(v) if v is not None else bad))
-        return "ALARM" if breaching >= needed else "OK"
+def evaluation_range(alarm: AlarmDefinition) -> int:
+    """How many periods CloudWatch retrieves to evaluate the alarm: more than ``EvaluationPeriods`` (its tables
+    show 5 for 3; the exact number depends on the period: UNVERIFIED, N + 2 here)."""
+    return alarm.evaluation_periods + EXTRA_PERIODS
+
+
+def _window(alarm: AlarmDefinition, values: Sequence[float | None]) -> list[float | None]:
+    window = list(values)[-evaluation_range(alarm) :]
+    return [None] * (evaluation_range(alarm) - len(window)) + window
+
+
+def evaluated_points(alarm: AlarmDefinition, values: Sequence[float | None]) -> list[float | None]:
+    """The datapoints the evaluation looks at, oldest first: the latest ``EvaluationPeriods`` real ones when the
+    evaluation range has that many, else every real one with the missing periods (None) that complete N, as few as
+    possible, taken from the most recent missing ones."""
+    window = _window(alarm, values)
     present = [v for v in window if v is not None]
+    periods = alarm.evaluation_periods
+    if len(present) >= periods:
+        return list(present[-periods:])
+    fills = periods - len(present)
+    missing_slots = [i for i, v in enumerate(window) if v is None][-fills:] if fills else []
+    return [v for i, v in enumerate(window) if v is not None or i in missing_slots]
+
+
+def evaluate(alarm: AlarmDefinition, values: Sequence[float | None], current: AlarmState) -> AlarmState:
+    """The alarm's state after an evaluation; ``values`` are its period values over the evaluation range
+    (:func:`evaluation_range`; oldest first, None where the metric has no data; a shorter list is padded with
+    missing periods at the old end)."""
+    window = _window(alarm, values)
+    needed, periods = alarm.datapoints_to_alarm, alarm.evaluation_periods
+    present = [v for v in window if v is not None]
+    if len(present) >= periods:  # enough real data: TreatMissingData is not needed and ignored
+        breaching = sum(1 for v in present[-periods:] if alarm.breaches(v))
+        return "ALARM" if breaching >= needed else "OK"
+    treatment = alarm.treat_missing_data
+    if treatment in ("breaching", "notBreaching"):
+        filled = periods - len(present)  # every real datapoint counts; the rest are filled
+        breaching = sum(1 for v in present if alarm.breaches(v)) + (filled if treatment == "breaching" else 0)
+        return "ALARM" if breaching >= needed else "OK"
     if not present:
-        return "INSUFFICIENT_DATA" if alarm.treat_missing_data == "missing" else current
+        return "INSUFFICIENT_DATA" if treatment == "missing" else current
     breaching = sum(1 for v in present if alarm.breaches(v))
     if breaching >= needed:
         return "ALARM"
-    if periods - (len(present) - breaching) < needed:
+    if breaching < len(present):  # a real good datapoint and fewer than M breaching
         return "OK"
-    return current
+    # Only breaching datapoints, fewer than M. The documented tables: ``ignore`` keeps the state; ``missing`` goes
+    # to INSUFFICIENT_DATA, except that the row "X - - - -" (the oldest datapoint of the range breaching) is ALARM.
+    if treatment == "ignore":
+        return current
+    return "ALARM" if window[0] is not None else "INSUFFICIENT_DATA"
 
 
 def reason(alarm: AlarmDefinition, values: Sequence[float | None], state: AlarmState) -> str:
     """CloudWatch's kind of StateReason, for SetAlarmState and the status command."""
-    shown = ", ".join("missing" if v is None else f"{v:g}" for v in values[-alarm.evaluation_periods :])
+    points = evaluated_points(alarm, values)
     if state == "INSUFFICIENT_DATA":
-        return f"Insufficient Data: {alarm.evaluation_periods} datapoints were unknown."
-    verb = "was" if state == "ALARM" else "was not"
+        unknown = sum(1 for v in points if v is None)
+        return f"Insufficient Data: {unknown} datapoint{'s were' if unknown != 1 else ' was'} unknown."
+    shown = ", ".join("missing" if v is None else f"{v:g}" for v in points)
+    breaching = sum(1 for v in points if v is not None and alarm.breaches(v))
+    if state == "ALARM":
+        return (
+            f"Threshold Crossed: {breaching} out of the last {alarm.evaluation_periods} datapoints [{shown}] "
+            f"{'was' if breaching == 1 else 'were'} {_WORDS[alarm.comparison]} the threshold ({alarm.threshold:g}) "
+            f"(minimum {alarm.datapoints_to_alarm} datapoints for OK -> ALARM transition)."
+        )
+    good = alarm.evaluation_periods - breaching
     return (
-        f"Threshold Crossed: {alarm.datapoints_to_alarm} out of the last {alarm.evaluation_periods} datapoints "
-        f"[{shown}] {verb} {alarm.comparison} {alarm.threshold:g} (minimum {alarm.datapoints_to_alarm} "
-        "datapoints for OK -> ALARM transition)."
+        f"Threshold Crossed: {good} out of the last {alarm.evaluation_periods} datapoints [{shown}] "
+        f"{'was' if good == 1 else 'were'} not {_WORDS[alarm.comparison]} the threshold ({alarm.threshold:g}) "
+        f"(minimum {alarm.evaluation_periods - alarm.datapoints_to_alarm + 1} datapoints for ALARM -> OK transition)."
     )
 
 

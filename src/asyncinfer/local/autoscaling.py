@@ -7,8 +7,9 @@ invocation of a policy does to the desired capacity, with cooldowns and the targ
   invocation sets the capacity to ``ceil(capacity * metric / target)`` (scale-out never lowers it, scale-in never
   raises it). At zero capacity the formula is taken with one instance, so that a backlog over the target scales
   out from zero, as SageMaker's guide says target tracking alone does for asynchronous endpoints.
-* Step scaling applies the step whose interval contains ``metric - threshold`` (ChangeInCapacity,
-  PercentChangeInCapacity with MinAdjustmentMagnitude, ExactCapacity).
+* Step scaling applies the step whose interval contains ``metric - threshold`` (lower bound inclusive above the
+  threshold, upper bound inclusive below it) (ChangeInCapacity, PercentChangeInCapacity rounded as AAS rounds it,
+  then MinAdjustmentMagnitude, ExactCapacity).
 * Cooldowns: a policy does not scale out again within its scale-out cooldown (``Cooldown`` for step policies) of its
   own last scale-out; nothing scales in within the scale-in cooldown of the last scaling activity. When policies
   disagree the largest capacity wins; scale-in happens only when no policy wants to scale out.
@@ -55,9 +56,15 @@ class Step:
     adjustment: int
 
     def contains(self, difference: float) -> bool:
-        above = self.lower is None or difference >= self.lower
-        below = self.upper is None or difference < self.upper
-        return above and below
+        """Above the threshold the lower bound is inclusive and the upper exclusive; below it, the other way round
+        (Application Auto Scaling's step adjustments). At the threshold itself either reading counts."""
+        above = (self.lower is None or difference >= self.lower) and (self.upper is None or difference < self.upper)
+        below = (self.lower is None or difference > self.lower) and (self.upper is None or difference <= self.upper)
+        if difference > 0:
+            return above
+        if difference < 0:
+            return below
+        return above or below
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +202,32 @@ def step_capacity(policy: StepPolicy, capacity: int, metric_value: float, thresh
     if policy.adjustment_type == "ExactCapacity":
         return step.adjustment
     if policy.adjustment_type == "PercentChangeInCapacity":
-        change = int(capacity * step.adjustment / 100)  # truncated toward zero, as AAS does for fractions
+        change = percent_change(capacity, step.adjustment)
         if policy.min_adjustment_magnitude and abs(change) < policy.min_adjustment_magnitude:
             change = int(math.copysign(policy.min_adjustment_magnitude, step.adjustment))
         return capacity + change
     return capacity + step.adjustment
+
+
+def percent_change(capacity: int, percent: int) -> int:
+    """Application Auto Scaling's rounding of a percent change: between 0 and 1 is 1, between -1 and 0 is -1,
+    above 1 rounds down, below -1 rounds up (toward zero)."""
+    raw = capacity * percent / 100
+    if 0 < raw < 1:
+        return 1
+    if -1 < raw < 0:
+        return -1
+    return math.floor(raw) if raw > 0 else math.ceil(raw)
+
+
+def suspended(state: Mapping[str, Any], proposed: int, capacity: int) -> bool:
+    """Whether the scalable target's ``SuspendedState`` stops a policy proposing ``proposed`` (dynamic scaling:
+    ``DynamicScalingOutSuspended`` for more, ``DynamicScalingInSuspended`` for fewer)."""
+    if proposed > capacity:
+        return bool(state.get("DynamicScalingOutSuspended"))
+    if proposed < capacity:
+        return bool(state.get("DynamicScalingInSuspended"))
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +281,11 @@ def decide(
         return max(min_capacity, min(max_capacity, value))
 
     outs, ins = [], []
+    wants_out = False  # a policy that wants to scale out blocks scale-in, even while its own cooldown runs
     for invocation in invocations:
         proposed = clamp(invocation.capacity)
         if proposed > capacity:
+            wants_out = True
             last = history.last_scale_out.get(invocation.policy.arn)
             if last is None or now - last >= _scale_out_cooldown(invocation.policy):
                 outs.append((proposed, invocation))
@@ -264,7 +294,7 @@ def decide(
     if outs:
         proposed, invocation = max(outs, key=lambda pair: pair[0])
         return Decision(proposed, "out", invocation)
-    if ins:
+    if ins and not wants_out:
         proposed, invocation = max(ins, key=lambda pair: pair[0])
         last = history.last_activity
         if last is None or now - last >= _scale_in_cooldown(invocation.policy):

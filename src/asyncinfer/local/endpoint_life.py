@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from asyncinfer.local import alarms, autoscaling
 from asyncinfer.local.cloudwatch_metrics import NAMESPACE, PERIOD_SECONDS, EndpointMeter, QueueSnapshot, metric_data
 from asyncinfer.local.endpoint.instances import InstanceFleet
@@ -178,9 +180,10 @@ class EndpointLife:
         with self._lock:
             self._follow_desired(end)
             for variant in self._variants.values():
-                # Someone else set the emulator's count or moto's (a fault episode, an UpdateEndpoint that ended
-                # with the counts of its new config): the fleet decides, and both are told again.
-                if self._emulator.stats(variant.endpoint)["instances"] != variant.serving:
+                # Someone else set the emulator's count (an UpdateEndpoint that ended with the counts of its new
+                # config): the fleet decides, and both are told again. Zero behind the fleet's back is a fault
+                # episode (ttl-expiry: no instance for a few seconds), held until the fault restores the count.
+                if self._served(variant) != variant.serving and not self._held(variant):
                     variant.serving = None
                 variant.reported_current = None
             self._advance(end)
@@ -197,13 +200,15 @@ class EndpointLife:
                 desired = entry.get("DesiredInstanceCount")
                 if entry["VariantName"] == variant.variant and desired is not None and desired != variant.fleet.desired:
                     variant.fleet.set_desired(int(desired), now)
+                    if "PendingDeploymentSummary" not in described:  # a capacity change, not an UpdateEndpoint
+                        self._emulator.capacity_changed(variant.endpoint)
 
     def _advance(self, now: float) -> None:
         with self._lock:
             for variant in self._variants.values():
                 variant.fleet.advance(now)
                 running = variant.fleet.running_count
-                if running != variant.serving:
+                if running != variant.serving and not self._held(variant):
                     self._emulator.set_instance_count(variant.endpoint, running)
                     variant.serving = running
                 # SageMaker's CurrentInstanceCount: instances in service, and those still draining before they go.
@@ -224,11 +229,20 @@ class EndpointLife:
                 if variant.activity is not None and not fleet.starting_count and not fleet.stopping_count:
                     self._finish_activity(variant, now)
 
+    def _served(self, variant: _Variant) -> int:
+        return int(self._emulator.stats(variant.endpoint)["instances"])
+
+    def _held(self, variant: _Variant) -> bool:
+        """The emulator serves with no instance while the fleet had it serve with some: a fault episode owns the
+        count (faults/endpoint.py restores it)."""
+        return bool(variant.serving) and self._served(variant) == 0
+
     def _publish(self, variant: _Variant, timestamp: float) -> None:
         stats = self._emulator.stats(variant.endpoint)
         oldest = self.meter.oldest_received_at(variant.endpoint)
         age = None if oldest is None else max(0.0, (self.clock.real() - oldest) * self.clock.scale)
-        snapshot = QueueSnapshot(variant.endpoint, variant.variant, stats["backlog"], variant.fleet.running_count, age)
+        # What the emulator serves with (a fault episode's zero included), as SageMaker's metrics see the instances.
+        snapshot = QueueSnapshot(variant.endpoint, variant.variant, stats["backlog"], stats["instances"], age)
         data = metric_data(snapshot, self.meter.take(variant.endpoint), datetime.fromtimestamp(timestamp, UTC))
         self._clients.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
 
@@ -281,11 +295,11 @@ class EndpointLife:
             self.unsupported[name] = why
 
     def _values(self, defined: list[alarms.AlarmDefinition], end: float) -> list[list[float | None]]:
-        """Each alarm's last EvaluationPeriods period values (oldest first), in one GetMetricData call."""
+        """Each alarm's period values over its evaluation range (oldest first), in one GetMetricData call."""
         if not defined:
             return []
         step = math.lcm(*(a.period for a in defined))
-        window = math.ceil(max(a.period * a.evaluation_periods for a in defined) / step) * step
+        window = math.ceil(max(a.period * alarms.evaluation_range(a) for a in defined) / step) * step
         start = end - window
         queries = [
             {
@@ -318,10 +332,11 @@ class EndpointLife:
             params["NextToken"] = page["NextToken"]
         values = []
         for index, a in enumerate(defined):
-            series: list[float | None] = [None] * a.evaluation_periods
+            periods = alarms.evaluation_range(a)
+            series: list[float | None] = [None] * periods
             for stamp, value in found.get(f"q{index}", {}).items():
-                slot = a.evaluation_periods - math.ceil((end - stamp) / a.period)
-                if 0 <= slot < a.evaluation_periods and stamp < end:
+                slot = periods - math.ceil((end - stamp) / a.period)
+                if 0 <= slot < periods and stamp < end:
                     series[slot] = float(value)
             values.append(series)
         return values
@@ -390,17 +405,50 @@ class EndpointLife:
                 continue
             low, high = int(target["MinCapacity"]), int(target["MaxCapacity"])
             capacity = variant.fleet.desired
-            mine = [i for i in invocations if i.policy.resource_id == variant.resource_id]
+            suspended = target.get("SuspendedState") or {}
+            mine = [
+                i
+                for i in invocations
+                if i.policy.resource_id == variant.resource_id
+                and not autoscaling.suspended(suspended, i.capacity, capacity)
+            ]
             decision = autoscaling.decide(mine, capacity, low, high, variant.history, now)
             if decision is not None:
-                variant.history.record(decision.invocation, decision.direction, now)
                 cause = (
                     f"monitor alarm {decision.invocation.alarm_name} in state ALARM triggered policy "
                     f"{decision.invocation.policy.name}"
                 )
-                self._set_desired(variant, decision.capacity, cause, now)
+                # The cooldown starts only when the change was accepted: a refused one is retried next minute.
+                if self._try_set_desired(variant, decision.capacity, cause, now):
+                    variant.history.record(decision.invocation, decision.direction, now)
             elif not low <= capacity <= high:
-                self._set_desired(variant, max(low, min(high, capacity)), "the scalable target's min or max", now)
+                self._try_set_desired(variant, max(low, min(high, capacity)), "the scalable target's min or max", now)
+
+    def _try_set_desired(self, variant: _Variant, capacity: int, cause: str, now: float) -> bool:
+        """:meth:`_set_desired`; when SageMaker refuses (an endpoint still updating, say), a Failed scaling
+        activity with the error, as Application Auto Scaling records one, and False. Other targets go on."""
+        try:
+            self._set_desired(variant, capacity, cause, now)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reason = f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
+            logger.warning("endpoint life: %s → %s instance(s) refused: %s", variant.endpoint, capacity, reason)
+            self._record_activity(
+                {
+                    "ActivityId": str(uuid.uuid4()),
+                    "ServiceNamespace": "sagemaker",
+                    "ResourceId": variant.resource_id,
+                    "ScalableDimension": VARIANT_DIMENSION,
+                    "Description": f"Setting desired instance count to {capacity}.",
+                    "Cause": cause,
+                    "StartTime": now,
+                    "EndTime": now,
+                    "StatusCode": "Failed",
+                    "StatusMessage": f"Failed to set desired instance count to {capacity}. Reason: {reason}",
+                }
+            )
+            return False
+        return True
 
     def _set_desired(self, variant: _Variant, capacity: int, cause: str, now: float) -> None:
         described = self._clients.sagemaker.describe_endpoint(EndpointName=variant.endpoint)
@@ -419,6 +467,7 @@ class EndpointLife:
             ],
         )
         variant.fleet.set_desired(capacity, now)
+        self._emulator.capacity_changed(variant.endpoint)
         if variant.activity is not None:
             self._finish_activity(variant, now, "Overridden")
         variant.activity = {

@@ -317,16 +317,21 @@ def _variant_capacity() -> None:
         self: SageMakerModelBackend, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
     ) -> str:
         endpoint = self.endpoints.get(endpoint_name)
-        if endpoint is not None and endpoint in _pending:  # as AWS: no capacity change while an update runs
-            raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
-        variants = endpoint.production_variants if endpoint is not None else []
-        before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
-        arn = original(self, endpoint_name, desired_weights_and_capacities)
-        endpoint = self.endpoints[endpoint_name]
-        for variant in endpoint.production_variants:
-            if before.get(variant["VariantName"]) is not None:
-                variant["CurrentInstanceCount"] = before[variant["VariantName"]]
-        _settle_status(endpoint)
+        # As AWS: no change while the endpoint is not InService, whether an UpdateEndpoint or an earlier capacity
+        # change is in progress (AWS documents Updating as "UpdateEndpoint or UpdateEndpointWeightsAndCapacities is
+        # executing" and refuses updates to an in-progress endpoint; UNVERIFIED that the refusal covers this call).
+        # The check, the change and the new status at once: moto's server is threaded.
+        with _update_lock:
+            if endpoint is not None and endpoint.endpoint_status != "InService":
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            variants = endpoint.production_variants if endpoint is not None else []
+            before = {v["VariantName"]: v.get("CurrentInstanceCount") for v in variants}
+            arn = original(self, endpoint_name, desired_weights_and_capacities)
+            endpoint = self.endpoints[endpoint_name]
+            for variant in endpoint.production_variants:
+                if before.get(variant["VariantName"]) is not None:
+                    variant["CurrentInstanceCount"] = before[variant["VariantName"]]
+            _settle_status_locked(endpoint)
         return arn
 
     SageMakerModelBackend.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities  # type: ignore[method-assign]
@@ -336,12 +341,14 @@ def _settle_status(endpoint: Any) -> None:  # moto's FakeEndpoint
     """``Updating`` while a variant's instances have not reached its desired count, else ``InService``; an
     UpdateEndpoint in progress owns the status until it is over (:func:`finish_endpoint_update`)."""
     with _update_lock:
-        if endpoint in _pending:
-            return
-        moving = any(
-            v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants
-        )
-        endpoint.endpoint_status = "Updating" if moving else "InService"
+        _settle_status_locked(endpoint)
+
+
+def _settle_status_locked(endpoint: Any) -> None:
+    if endpoint in _pending:
+        return
+    moving = any(v.get("CurrentInstanceCount") != v.get("DesiredInstanceCount") for v in endpoint.production_variants)
+    endpoint.endpoint_status = "Updating" if moving else "InService"
 
 
 def _scaling_activities() -> None:
@@ -365,7 +372,8 @@ def _scaling_activities() -> None:
 
 def _alarms_start_insufficient() -> None:
     """CloudWatch creates an alarm in INSUFFICIENT_DATA until its first evaluation; moto in OK. An alarm whose
-    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead."""
+    TreatMissingData keeps its state while data is short (``missing``, ``ignore``) would stay OK instead. And an
+    update (PutMetricAlarm again) keeps the state, where moto starts over."""
     from moto.cloudwatch.models import Alarm
 
     original = Alarm.__init__
@@ -375,6 +383,23 @@ def _alarms_start_insufficient() -> None:
         self.state_value = "INSUFFICIENT_DATA"
 
     Alarm.__init__ = __init__  # type: ignore[method-assign]
+
+    # PutMetricAlarm on an existing alarm overwrites its configuration and leaves its state unchanged (CloudWatch
+    # API reference); moto builds a new alarm, in the initial state.
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    put = CloudWatchBackend.put_metric_alarm
+
+    @functools.wraps(put)
+    def put_metric_alarm(self: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Alarm:
+        previous = self.alarms.get(name)
+        alarm = put(self, name, *args, **kwargs)
+        if previous is not None:
+            for attribute in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
+                setattr(alarm, attribute, getattr(previous, attribute))
+        return alarm
+
+    CloudWatchBackend.put_metric_alarm = put_metric_alarm  # type: ignore[method-assign]
 
 
 def record_emulated(payload: Mapping[str, Any]) -> dict[str, Any]:

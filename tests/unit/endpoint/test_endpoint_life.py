@@ -6,16 +6,21 @@ Each test advances emulated minutes by calling ``EndpointLife.minute`` itself: n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from asyncinfer.local import moto_patches
 from asyncinfer.local.endpoint.emulator import AsyncEndpointEmulator
+from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, Published
+from asyncinfer.local.endpoint.hooks import BaseEndpointHooks
 from asyncinfer.local.endpoint.settings import ControlPlane
 from asyncinfer.local.endpoint_life import EndpointLife, LifeClients, LifeOptions
 from asyncinfer.local.physical_ids import ACCOUNT
@@ -235,3 +240,140 @@ def test_a_capacity_change_is_not_mistaken_for_an_endpoint_update(stack: Stack) 
     assert config[0] == "InService"
     sagemaker.update_endpoint(EndpointName=stack.name, EndpointConfigName=config[1], RetainAllVariantProperties=True)
     assert control_plane.update_in_progress(stack.name)
+
+
+class RefusingSageMaker:
+    """SageMaker that refuses the next ``refusals`` UpdateEndpointWeightsAndCapacities as AWS does an endpoint whose
+    update is in progress; everything else goes to moto."""
+
+    def __init__(self, client: Any, refusals: int) -> None:
+        self._client, self.refusals = client, refusals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_endpoint_weights_and_capacities(self, **params: Any) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Cannot update in-progress endpoint"}},
+                "UpdateEndpointWeightsAndCapacities",
+            )
+        return self._client.update_endpoint_weights_and_capacities(**params)
+
+
+def test_a_refused_capacity_change_is_a_failed_activity_and_retried_the_next_minute(stack: Stack) -> None:
+    sagemaker = stack.client("sagemaker")
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=stack.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
+    stack.minutes(1)
+    refusing = RefusingSageMaker(stack.life._clients.sagemaker, refusals=1)
+    stack.life._clients = dataclasses.replace(stack.life._clients, sagemaker=refusing)
+    stack.submit(1)
+    desired = []
+    for _ in range(4):
+        stack.minutes(1)
+        desired.append(stack.variant()["DesiredInstanceCount"])
+    # HasBacklogWithoutCapacity is in ALARM after 2 minutes: refused at the 2nd, accepted at the 3rd (no cooldown).
+    assert refusing.refusals == 0
+    assert desired[:3] == [0, 0, 1]
+    activities = stack.client("application-autoscaling").describe_scaling_activities(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{stack.name}/variant/AllTraffic"
+    )
+    failed = [a for a in activities["ScalingActivities"] if a["StatusCode"] == "Failed"]
+    assert len(failed) == 1
+    assert "Cannot update in-progress endpoint" in failed[0]["StatusMessage"]
+    assert "HasBacklogWithoutCapacity" in failed[0]["Cause"]
+
+
+class RecordingCloudWatch:
+    def __init__(self, stamps: list[float]) -> None:
+        self.stamps, self.calls = stamps, []  # type: list[float], list[dict[str, Any]]
+
+    def get_metric_data(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        stamps = [datetime.fromtimestamp(s, UTC) for s in self.stamps]
+        return {"MetricDataResults": [{"Id": "q0", "Timestamps": stamps, "Values": [1.0] * len(stamps)}]}
+
+
+def test_alarm_values_cover_the_evaluation_range_not_only_the_evaluation_periods() -> None:
+    from asyncinfer.local import alarms
+
+    definition = alarms.AlarmDefinition.from_api(
+        {
+            "AlarmName": "a", "Namespace": "AWS/SageMaker", "MetricName": "HasBacklogWithoutCapacity",
+            "Statistic": "Average", "Period": 60, "EvaluationPeriods": 2, "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+    )  # fmt: skip
+    cloudwatch = RecordingCloudWatch([START - 240, START - 60])  # 4 and 1 periods ago
+    life = EndpointLife.__new__(EndpointLife)  # only the GetMetricData call is under test
+    life._clients = LifeClients(cloudwatch, None, None, None)  # type: ignore[arg-type]
+    assert life._values([definition], START) == [[1.0, None, None, 1.0]]
+    assert cloudwatch.calls[0]["StartTime"] == datetime.fromtimestamp(START - 240, UTC)
+
+
+def test_a_fault_episode_without_instances_is_held_and_published(stack: Stack) -> None:
+    """ttl-expiry (faults/endpoint.py) sets the emulator to zero instances for a few seconds and restores the count:
+    the minute must not undo it, and the metrics say what the emulator served with."""
+    stack.minutes(1)
+    stack.emulator.set_instance_count(stack.name, 0)  # the episode starts
+    stack.submit(1)
+    stack.minutes(1)
+    assert stack.emulator.stats(stack.name)["instances"] == 0
+    assert stack.variant()["CurrentInstanceCount"] == 1  # SageMaker's own count is the fleet's
+    stamp = datetime.fromtimestamp(stack.now.value - 60, UTC)
+    datapoints = stack.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="HasBacklogWithoutCapacity",
+        Dimensions=[{"Name": "EndpointName", "Value": stack.name}],
+        StartTime=stamp,
+        EndTime=datetime.fromtimestamp(stack.now.value, UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [d["Maximum"] for d in datapoints] == [1.0]
+    stack.emulator.set_instance_count(stack.name, 1)  # the episode ends
+    stack.minutes(1)
+    assert stack.emulator.stats(stack.name)["instances"] == 1
+    assert stack.emulator.stats(stack.name)["backlog"] == 0
+
+
+class SeenTestNotifications(BaseEndpointHooks):
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+
+    def on_event(self, event: EmulatorEvent) -> None:
+        detail = event.detail
+        published = event.kind is EventKind.PUBLISHED and isinstance(detail, Published)
+        if published and detail.message.get("eventName") == "TestNotification":  # type: ignore[union-attr]
+            self.topics.append(detail.topic)  # type: ignore[union-attr]
+
+
+def test_suspended_scale_out_is_honoured_and_each_capacity_change_sends_a_test_notification(stack: Stack) -> None:
+    notifications = SeenTestNotifications()
+    stack.emulator.add_hooks(notifications)
+    scaling = stack.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{stack.name}/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    scaling.register_scalable_target(**target, SuspendedState={"DynamicScalingOutSuspended": True})
+    stack.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName=stack.name,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
+    stack.minutes(1)
+    topics = set(notifications.topics)
+    assert len(topics) == 2  # the success and error topics, once each, for the change someone else made
+    assert len(notifications.topics) == 2
+    stack.submit(1)
+    stack.minutes(4)  # HasBacklogWithoutCapacity in ALARM, its policy invoked, but scale-out is suspended
+    assert stack.variant()["DesiredInstanceCount"] == 0
+    scaling.register_scalable_target(**target, SuspendedState={"DynamicScalingOutSuspended": False})
+    stack.minutes(1)
+    assert stack.variant()["DesiredInstanceCount"] == 1
+    assert len(notifications.topics) == 4 and set(notifications.topics) == topics  # the autoscaler's change

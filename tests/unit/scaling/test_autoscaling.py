@@ -13,6 +13,7 @@ from asyncinfer.local.autoscaling import (
     decide,
     policy_from_api,
     step_capacity,
+    suspended,
     tracking_alarms,
     tracking_capacity,
 )
@@ -151,3 +152,85 @@ def test_scale_in_stops_at_min_capacity() -> None:
     decision = decide([Invocation(tracking(), 0, "low")], 2, 1, 2, ScalingHistory(), now=0)
     assert decision is not None
     assert decision.capacity == 1
+
+
+def test_a_scale_out_cooling_down_still_blocks_scale_in() -> None:
+    history = ScalingHistory()
+    history.record(Invocation(step(), 1, "backlog"), "out", 0)
+    # At 200 s the step policy (cooldown 300 s, last scale-out at 0) is cooling down but still wants out: the low
+    # alarm's scale-in must wait, as AWS does.
+    blocked = [Invocation(tracking(), 0, "low"), Invocation(step(), 2, "backlog")]
+    history.last_activity = -1000  # no recent activity: only the scale-out's wish blocks the scale-in
+    assert decide(blocked, 1, 0, 5, history, now=200) is None
+    assert decide([Invocation(tracking(), 0, "low")], 1, 0, 5, history, now=200) is not None
+
+
+def percent_policy(adjustment: int, magnitude: int | None = None) -> StepPolicy:
+    config: dict[str, object] = {
+        **STEP["StepScalingPolicyConfiguration"],  # type: ignore[dict-item]
+        "AdjustmentType": "PercentChangeInCapacity",
+        "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": adjustment}],
+    }
+    if magnitude is not None:
+        config["MinAdjustmentMagnitude"] = magnitude
+    policy = policy_from_api({**STEP, "StepScalingPolicyConfiguration": config})
+    assert isinstance(policy, StepPolicy)
+    return policy
+
+
+@pytest.mark.parametrize(
+    ("capacity", "percent", "expected"),
+    [
+        (1, 50, 2),  # +0.5 rounds to +1
+        (2, -30, 1),  # -0.6 rounds to -1
+        (3, 50, 4),  # +1.5 rounds down
+        (5, -30, 4),  # -1.5 rounds up
+        (4, 50, 6),
+        (0, 50, 0),  # nothing to take a percentage of
+    ],
+)
+def test_a_percent_change_rounds_as_application_auto_scaling(capacity: int, percent: int, expected: int) -> None:
+    assert step_capacity(percent_policy(percent), capacity, 1.0, 1.0) == expected
+
+
+def test_min_adjustment_magnitude_applies_after_rounding() -> None:
+    assert step_capacity(percent_policy(50, magnitude=2), 1, 1.0, 1.0) == 3
+
+
+def test_step_bounds_below_the_threshold_are_lower_exclusive_upper_inclusive() -> None:
+    below = policy_from_api(
+        {
+            **STEP,
+            "StepScalingPolicyConfiguration": {
+                **STEP["StepScalingPolicyConfiguration"],  # type: ignore[dict-item]
+                "StepAdjustments": [
+                    {"MetricIntervalLowerBound": -2.0, "MetricIntervalUpperBound": -1.0, "ScalingAdjustment": -1},
+                    {"MetricIntervalUpperBound": -2.0, "ScalingAdjustment": -2},
+                ],
+            },
+        }
+    )
+    assert isinstance(below, StepPolicy)
+    assert step_capacity(below, 5, 8.0, 10.0) == 3  # difference -2: the upper bound of (-inf, -2] holds it
+    assert step_capacity(below, 5, 9.0, 10.0) == 4  # difference -1: (-2, -1]
+    above = policy_from_api(
+        {
+            **STEP,
+            "StepScalingPolicyConfiguration": {
+                **STEP["StepScalingPolicyConfiguration"],  # type: ignore[dict-item]
+                "StepAdjustments": [
+                    {"MetricIntervalLowerBound": 0.0, "MetricIntervalUpperBound": 2.0, "ScalingAdjustment": 1},
+                    {"MetricIntervalLowerBound": 2.0, "ScalingAdjustment": 2},
+                ],
+            },
+        }
+    )
+    assert isinstance(above, StepPolicy)
+    assert step_capacity(above, 1, 12.0, 10.0) == 3  # difference 2: [2, inf)
+
+
+def test_suspended_dynamic_scaling() -> None:
+    out = {"DynamicScalingOutSuspended": True}
+    assert suspended(out, 2, 1) and not suspended(out, 0, 1)
+    assert suspended({"DynamicScalingInSuspended": True}, 0, 1)
+    assert not suspended({}, 2, 1)

@@ -3,6 +3,8 @@ the local stack's moto patches for what moto lacks), through a Target with no en
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +15,9 @@ from moto import mock_aws
 
 from asyncinfer import endpoint_status
 from asyncinfer.local import moto_patches
+from asyncinfer.local.template import load_sam
 from asyncinfer.target import Target
+from tests.support import ROOT
 
 REGION = "us-east-1"
 STACK = "deployed"
@@ -63,6 +67,10 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
     )
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     # The variant went to zero; then Application Auto Scaling asked for one instance a minute ago.
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=STACK,
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0, "DesiredWeight": 1.0}],
+    )
     moto_patches.record_emulated(
         {"kind": "instance_count", "region": REGION, "endpoint": STACK, "variant": "AllTraffic", "count": 0}
     )
@@ -94,7 +102,9 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
         ],
     )
     low = f"TargetTracking-{RESOURCE}-AlarmLow-1234"
-    for name in ("deployed-HasBacklogWithoutCapacityAlarm-X", "other-stack-Alarm", low):
+    high = f"TargetTracking-{RESOURCE}-AlarmHigh-1234"
+    others = ("other-stack-Alarm", "deployed-dev-HasBacklogWithoutCapacityAlarm-Y", "TargetTracking-endpoint/x/v/a")
+    for name in ("deployed-HasBacklogWithoutCapacityAlarm-X", low, high, *others):
         cloudwatch.put_metric_alarm(
             AlarmName=name, Namespace="AWS/SageMaker", MetricName="HasBacklogWithoutCapacity", Statistic="Average",
             Period=60, EvaluationPeriods=2, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
@@ -109,7 +119,13 @@ def test_scaling_out_from_zero_as_the_aws_apis_say(aws: Target) -> None:
     assert found.activity is not None
     assert found.activity.status == "InProgress"
     # Only this stack's, and not target tracking's low alarm (in ALARM whenever the endpoint idles at its minimum).
-    assert list(found.alarms) == ["deployed-HasBacklogWithoutCapacityAlarm-X"]
+    # A stack named deployed-dev shares the name prefix: its alarms are not this stack's.
+    assert sorted(found.alarms) == [
+        "TargetTracking-" + RESOURCE + "-AlarmHigh-1234",
+        "deployed-HasBacklogWithoutCapacityAlarm-X",
+    ]
+    quick = endpoint_status.gather(aws, jobs=False, alarms=False)  # watch's line: no Scan, no DescribeAlarms
+    assert (quick.jobs, quick.alarms, quick.backlog) == ({}, {}, 3.0)
     assert found.jobs == {"SUBMITTED": 3, "COMPLETED": 1, "FAILED": 1}
     assert found.first_instance_in is not None
     assert 230 < found.first_instance_in <= 240  # AWS's typical start-up (300 s) less the minute already past
@@ -130,3 +146,46 @@ def test_without_autoscaling_a_backlog_at_zero_says_nothing_will_start_an_instan
     assert found.first_instance_in is None
     assert "autoscaling is off, nothing will start one" in "\n".join(endpoint_status.lines(found))
     assert endpoint_status.lines(found)[-1] == "jobs: none"
+
+
+def test_the_stacks_alarms_are_named_as_the_status_filter_expects() -> None:
+    """endpoint_status tells this stack's alarms from those of a stack whose name extends it by their logical ids,
+    which all end in "Alarm", CloudFormation naming them (no AlarmName)."""
+    resources = load_sam(ROOT / "template.yaml")["Resources"]
+    alarms = {k: v for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms
+    for logical, resource in alarms.items():
+        assert logical.endswith("Alarm") and logical.isalnum()
+        assert "AlarmName" not in resource.get("Properties", {})
+
+
+def test_a_time_scale_is_said_with_what_it_does_not_scale() -> None:
+    found = endpoint_status.EndpointStatus(
+        endpoint="ep", status="InService", now=0.0, current_instances=1, desired_instances=1, time_scale=60.0
+    )
+    said = "\n".join(endpoint_status.lines(found))
+    assert "time scale 60" in said and "RequestTTLSeconds" in said
+    assert "time scale" not in "\n".join(endpoint_status.lines(dataclasses.replace(found, time_scale=1.0)))
+
+
+def test_status_follow_reads_jobs_and_alarms_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[bool, bool]] = []
+
+    def gather(target: Target, *, jobs: bool = True, alarms: bool = True) -> endpoint_status.EndpointStatus:
+        calls.append((jobs, alarms))
+        return endpoint_status.EndpointStatus(
+            endpoint="ep", status="InService", now=0.0, current_instances=1, desired_instances=1,
+            jobs={"SUBMITTED": len(calls)} if jobs else {}, alarms={"a": "r"} if alarms else {},
+        )  # fmt: skip
+
+    monkeypatch.setattr(endpoint_status, "gather", gather)
+    now = [0.0]
+    status_cli = importlib.import_module("asyncinfer.cli.status")  # the package exports the command by that name
+    follow = status_cli._Follower(Target(name=STACK, region=REGION, outputs={}), clock=lambda: now[0])
+    seen = []
+    for at in (0.0, 2.0, 29.0, 31.0):
+        now[0] = at
+        seen.append(follow())
+    assert calls == [(True, True), (False, False), (False, False), (True, True)]
+    assert [s.jobs for s in seen] == [{"SUBMITTED": 1}, {"SUBMITTED": 1}, {"SUBMITTED": 1}, {"SUBMITTED": 4}]
+    assert all(s.alarms == {"a": "r"} for s in seen)

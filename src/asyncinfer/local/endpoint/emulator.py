@@ -230,6 +230,12 @@ class AsyncEndpointEmulator:
         self._writer.publish_test_notifications(settings, endpoint.queue)
         return settings
 
+    def capacity_changed(self, name: str) -> None:
+        """An UpdateEndpointWeightsAndCapacities was applied: SageMaker sends a TestNotification to the configured
+        topics again (reference §3.4), as after CreateEndpoint and UpdateEndpoint."""
+        endpoint = self._endpoint(name)
+        self._writer.publish_test_notifications(endpoint.settings, endpoint.queue)
+
     def endpoint_names(self) -> list[str]:
         with self._lock:
             return list(self._endpoints)

@@ -205,7 +205,8 @@ class ResultWriter:
             self.publish(tally, request.endpoint_name, request.inference_id, topic, notification.to_message())
 
     def publish_test_notifications(self, settings: EndpointSettings, tally: Tally) -> None:
-        """A TestNotification to each configured topic (as CreateEndpoint and UpdateEndpoint send)."""
+        """A TestNotification to each configured topic (as CreateEndpoint, UpdateEndpoint and
+        UpdateEndpointWeightsAndCapacities send)."""
         message = TestNotification().to_message()
         for topic in settings.topics:
             self.publish(tally, settings.name, None, topic, message)
