@@ -120,6 +120,8 @@ def _alarms_in_alarm(target: Target, endpoint: str) -> dict[str, str]:
         for page in paginator.paginate(AlarmNamePrefix=prefix, StateValue="ALARM"):
             for alarm in page.get("MetricAlarms", []):
                 name = alarm["AlarmName"]
+                if alarm.get("StateValue") != "ALARM":  # moto drops StateValue when AlarmNamePrefix is given
+                    continue
                 if prefix == tracking:
                     # Target tracking's low alarm is in ALARM whenever the endpoint idles at its minimum: not news.
                     if "-AlarmLow-" in name:
