@@ -129,6 +129,7 @@ def _deploy_to_aws(ctx: click.Context, source: _ModelSource, overrides: dict[str
     from botocore.exceptions import BotoCoreError, ClientError
 
     from asyncinfer import deploy as deploying
+    from asyncinfer import instance_type
 
     stack_name = ctx.obj["stack_name"]
     session = boto3.Session(region_name=ctx.obj["region"])
@@ -137,7 +138,7 @@ def _deploy_to_aws(ctx: click.Context, source: _ModelSource, overrides: dict[str
         raise click.UsageError("no region: pass --region or configure one (AWS_REGION, ~/.aws/config)")
     # A dry run that names its model needs no AWS call (nor credentials).
     deployed = _deployed(session, stack_name, source.dry_run) if not (source.dry_run and source.given) else None
-    reason = _refusal(stack_name, deployed, overrides)
+    reason = instance_type.refusal(stack_name, deployed, overrides)  # before anything is uploaded
     if reason is not None and not source.dry_run:
         raise click.ClickException(reason)
 
@@ -176,10 +177,3 @@ def _deployed(session: boto3.Session, stack_name: str, dry_run: bool) -> dict[st
         if dry_run:
             return None
         raise click.ClickException(f"cannot read the stack {stack_name} (credentials?): {exc}") from None
-
-
-def _refusal(stack_name: str, deployed: dict[str, str] | None, overrides: dict[str, str]) -> str | None:
-    """Why the update would fail on AWS (asyncinfer.instance_type), before anything is uploaded."""
-    from asyncinfer import instance_type
-
-    return instance_type.refusal(stack_name, deployed, overrides)

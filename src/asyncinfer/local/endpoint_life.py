@@ -434,18 +434,15 @@ class EndpointLife:
             reason = f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"
             logger.warning("endpoint life: %s → %s instance(s) refused: %s", variant.endpoint, capacity, reason)
             self._record_activity(
-                {
-                    "ActivityId": str(uuid.uuid4()),
-                    "ServiceNamespace": "sagemaker",
-                    "ResourceId": variant.resource_id,
-                    "ScalableDimension": VARIANT_DIMENSION,
-                    "Description": f"Setting desired instance count to {capacity}.",
-                    "Cause": cause,
-                    "StartTime": now,
-                    "EndTime": now,
-                    "StatusCode": "Failed",
-                    "StatusMessage": f"Failed to set desired instance count to {capacity}. Reason: {reason}",
-                }
+                _activity(
+                    variant,
+                    capacity,
+                    cause,
+                    now,
+                    EndTime=now,
+                    StatusCode="Failed",
+                    StatusMessage=f"Failed to set desired instance count to {capacity}. Reason: {reason}",
+                )
             )
             return False
         return True
@@ -470,17 +467,14 @@ class EndpointLife:
         self._emulator.capacity_changed(variant.endpoint)
         if variant.activity is not None:
             self._finish_activity(variant, now, "Overridden")
-        variant.activity = {
-            "ActivityId": str(uuid.uuid4()),
-            "ServiceNamespace": "sagemaker",
-            "ResourceId": variant.resource_id,
-            "ScalableDimension": VARIANT_DIMENSION,
-            "Description": f"Setting desired instance count to {capacity}.",
-            "Cause": cause,
-            "StartTime": now,
-            "StatusCode": "InProgress",
-            "StatusMessage": "Waiting for change to be fulfilled by sagemaker.",
-        }
+        variant.activity = _activity(
+            variant,
+            capacity,
+            cause,
+            now,
+            StatusCode="InProgress",
+            StatusMessage="Waiting for change to be fulfilled by sagemaker.",
+        )
         self._record(
             {"kind": "scaling_activity", "region": self._region, "account": self._account, "activity": variant.activity}
         )
@@ -504,3 +498,17 @@ class EndpointLife:
         self._record(
             {"kind": "scaling_activity", "region": self._region, "account": self._account, "activity": activity}
         )
+
+
+def _activity(variant: _Variant, capacity: int, cause: str, now: float, **status: object) -> dict[str, Any]:
+    """A scaling activity of ``variant`` setting ``capacity`` (DescribeScalingActivities' shape), with its status."""
+    return {
+        "ActivityId": str(uuid.uuid4()),
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": variant.resource_id,
+        "ScalableDimension": VARIANT_DIMENSION,
+        "Description": f"Setting desired instance count to {capacity}.",
+        "Cause": cause,
+        "StartTime": now,
+        **status,
+    }

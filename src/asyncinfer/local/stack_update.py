@@ -352,9 +352,9 @@ def update_running_stack(
     state = _state(state_dir)
     stack, region = str(state["stack_name"]), str(state["region"])
     clients = MotoClients.of(session(region), str(state["aws_endpoint_url"]), region)
-    for endpoint in state["outputs"].get("EndpointName", "").split(",")[:1]:
-        if endpoint and _status(clients.sagemaker, endpoint) == "Updating":
-            raise UpdateRefused(f"endpoint {endpoint} is being updated: wait until it is InService, then deploy again")
+    endpoint = state["outputs"].get("EndpointName", "")
+    if endpoint and _status(clients.sagemaker, endpoint) == "Updating":
+        raise UpdateRefused(f"endpoint {endpoint} is being updated: wait until it is InService, then deploy again")
     sam = load_sam(template)
     plan = plan_update(sam, stack, region, state["parameters"], overrides)
     if dry_run:
