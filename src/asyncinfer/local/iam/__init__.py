@@ -1,0 +1,1 @@
+"""IAM as AWS enforces it, for the local stack: request mapping, policy evaluation, identities, decisions."""
