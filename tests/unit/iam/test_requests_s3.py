@@ -107,9 +107,6 @@ def test_upload_part_copy_reads_the_source_and_writes_the_destination() -> None:
 @pytest.mark.parametrize(
     ("operation", "params", "name", "action"),
     [
-        ("list_objects_v2", {"Prefix": "a/"}, "s3:ListObjectsV2", "s3:ListBucket"),
-        ("list_objects", {"Prefix": "a/"}, "s3:ListObjects", "s3:ListBucket"),
-        ("list_object_versions", {"Prefix": "a/"}, "s3:ListObjectVersions", "s3:ListBucketVersions"),
         ("head_bucket", {}, "s3:HeadBucket", "s3:ListBucket"),
         ("list_multipart_uploads", {}, "s3:ListMultipartUploads", "s3:ListBucketMultipartUploads"),
         ("get_bucket_versioning", {}, "s3:GetBucketVersioning", "s3:GetBucketVersioning"),
@@ -145,6 +142,21 @@ def test_upload_part_copy_reads_the_source_and_writes_the_destination() -> None:
 def test_bucket_operations_and_sub_resources(operation: str, params: dict[str, Any], name: str, action: str) -> None:
     result = mapped(sent("s3", operation, Bucket="data", **params))
     assert (result.operation, result.checks) == (name, (Check(action, "arn:aws:s3:::data", OWNED),))
+
+
+@pytest.mark.parametrize(
+    ("operation", "name", "action"),
+    [
+        ("list_objects_v2", "s3:ListObjectsV2", "s3:ListBucket"),
+        ("list_objects", "s3:ListObjects", "s3:ListBucket"),
+        ("list_object_versions", "s3:ListObjectVersions", "s3:ListBucketVersions"),
+    ],
+)
+def test_listings_carry_prefix_delimiter_and_max_keys(operation: str, name: str, action: str) -> None:
+    result = mapped(sent("s3", operation, Bucket="data", Prefix="a b/", Delimiter="/", MaxKeys=5))
+    context = {**OWNED, "s3:prefix": "a b/", "s3:delimiter": "/", "s3:max-keys": "5"}
+    assert (result.operation, result.checks) == (name, (Check(action, "arn:aws:s3:::data", context),))
+    assert mapped(sent("s3", operation, Bucket="data")).checks == (Check(action, "arn:aws:s3:::data", OWNED),)
 
 
 @pytest.mark.parametrize(

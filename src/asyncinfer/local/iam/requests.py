@@ -25,11 +25,6 @@ from asyncinfer.local.iam.checks import Caller, Check, HttpRequest, MappedReques
 # Credential=AKID/20261202/us-east-1/s3/aws4_request (the header form; the query form is the bare value).
 _CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
 
-#: Signing names whose operations are named by the body (JSON target or query Action): the body is needed.
-_BODY_SERVICES = frozenset(
-    {"dynamodb", "events", "sqs", "sns", "sts", "monitoring", "application-autoscaling", "iam", "cloudformation"}
-)
-
 
 def http_request(method: str, url: str, headers: Mapping[str, str | bytes], body: bytes | None = None) -> HttpRequest:
     """The request as the mapping reads it, from a URL and headers as a client or server holds them."""
@@ -92,7 +87,9 @@ def needs_body(request_without_body: HttpRequest, service: str) -> bool:
         return s3_requests.needs_body(request_without_body.method, query_params(request_without_body))
     if service == "sagemaker":
         return not sagemaker_requests.is_runtime_path(request_without_body.path)
-    return service in _BODY_SERVICES
+    # Lambda names the function in the path; every other service (JSON, query, RPC v2) names even the operation in
+    # the body, and those bodies are small.
+    return service != "lambda"
 
 
 def map_request(request: HttpRequest, caller: Caller, account: str) -> MappedRequest:

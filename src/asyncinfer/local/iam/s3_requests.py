@@ -164,7 +164,7 @@ def _bucket_request(method: str, bucket: str, query: Mapping[str, str], body: by
     table = {"GET": _BUCKET_GET, "PUT": _BUCKET_PUT, "DELETE": _BUCKET_DELETE}.get(method, {})
     for name, (operation, action) in table.items():
         if name in query:
-            return MappedRequest(f"s3:{operation}", (Check(action, arn, _context(account)),))
+            return MappedRequest(f"s3:{operation}", (Check(action, arn, _list_context(action, query, account)),))
     plain = {
         "GET": ("ListObjects", "s3:ListBucket"),
         "HEAD": ("HeadBucket", "s3:ListBucket"),
@@ -177,7 +177,18 @@ def _bucket_request(method: str, bucket: str, query: Mapping[str, str], body: by
     if plain is None or unknown:
         raise UnmappedRequest(f"s3: {method} on bucket {bucket} with {unknown or 'no'} sub-resource is not mapped")
     operation, action = plain
-    return MappedRequest(f"s3:{operation}", (Check(action, arn, _context(account)),))
+    context = _list_context(action, query, account) if method == "GET" else _context(account)
+    return MappedRequest(f"s3:{operation}", (Check(action, arn, context),))
+
+
+def _list_context(action: str, query: Mapping[str, str], account: str) -> dict[str, ContextValue]:
+    """A listing's condition keys (s3:prefix, s3:delimiter, s3:max-keys) from its parameters, when given."""
+    context = _context(account)
+    if action in {"s3:ListBucket", "s3:ListBucketVersions"}:
+        for name in ("prefix", "delimiter", "max-keys"):
+            if name in query:
+                context[f"s3:{name}"] = query[name]
+    return context
 
 
 def _delete_objects_checks(bucket: str, body: bytes, account: str) -> tuple[Check, ...]:
