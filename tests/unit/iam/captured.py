@@ -17,14 +17,23 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 
 
-class _Sent(Exception):
+class Sent(Exception):
+    """Raised by a capturing client instead of sending: the request it would have sent."""
+
     def __init__(self, request: AWSPreparedRequest) -> None:
         super().__init__("captured")
         self.request = request
 
+    def http_request(self) -> HttpRequest:
+        body = self.request.body
+        if hasattr(body, "read"):  # a streamed upload
+            body = body.read()
+        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else b""
+        return http_request(self.request.method, self.request.url, dict(self.request.headers.items()), data)
+
 
 def _stop(request: AWSPreparedRequest, **_: Any) -> None:
-    raise _Sent(request)
+    raise Sent(request)
 
 
 @cache  # a client takes ~0.1 s to make; the captured requests do not depend on it being new
@@ -46,13 +55,8 @@ def sent(service: str, operation: str, *, token: str | None = "TOKEN", **params:
     """The request a boto3 ``service`` client sends for ``operation(**params)``."""
     try:
         getattr(client(service, token=token), operation)(**params)
-    except _Sent as sending:
-        request = sending.request
-        body = request.body
-        if hasattr(body, "read"):  # a streamed upload
-            body = body.read()
-        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else b""
-        return http_request(request.method, request.url, dict(request.headers.items()), data)
+    except Sent as sending:
+        return sending.http_request()
     raise AssertionError(f"{service}.{operation} sent nothing")
 
 

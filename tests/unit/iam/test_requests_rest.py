@@ -22,6 +22,15 @@ def test_invoke_endpoint_async_checks_the_lower_cased_endpoint_without_reading_t
     assert result.checks == (Check("sagemaker:InvokeEndpointAsync", ENDPOINT),)
 
 
+def test_a_trailing_slash_names_the_same_endpoint_as_the_emulator_accepts_it() -> None:
+    request = sent(
+        "sagemaker-runtime", "invoke_endpoint_async", EndpointName="async-endpoint", InputLocation="s3://b/k"
+    )
+    assert mapped(replace(request, path=request.path + "/")).checks == (
+        Check("sagemaker:InvokeEndpointAsync", ENDPOINT),
+    )
+
+
 def test_invoke_endpoint_checks_invoke_endpoint() -> None:
     result = mapped(sent("sagemaker-runtime", "invoke_endpoint", EndpointName="async-endpoint", Body=b"1,2"))
     assert result.checks == (Check("sagemaker:InvokeEndpoint", ENDPOINT),)

@@ -33,9 +33,7 @@ def http_request(method: str, url: str, headers: Mapping[str, str | bytes], body
         method=method.upper(),
         path=parts.path or "/",
         query=parts.query,
-        headers={
-            name.lower(): value.decode() if isinstance(value, bytes) else value for name, value in headers.items()
-        },
+        headers={name.lower(): _text(value) for name, value in headers.items()},
         body=body or b"",
     )
 

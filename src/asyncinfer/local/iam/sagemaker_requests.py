@@ -14,7 +14,7 @@ from asyncinfer.local.iam.checks import Check, MappedRequest, UnmappedRequest
 from asyncinfer.local.iam.protocol_bodies import text
 
 # POST /endpoints/NAME/<invocation kind>
-_RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/([a-z-]+)$")
+_RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/([a-z-]+)/?$")
 _RUNTIME_OPERATIONS = {
     "invocations": "InvokeEndpoint",
     "async-invocations": "InvokeEndpointAsync",
