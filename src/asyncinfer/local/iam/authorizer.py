@@ -69,15 +69,16 @@ class Authorizer:
         if caller is not None and caller.access_key in ADMIN_ACCESS_KEYS:
             self.log.record_admin()
             return ALLOW
-        service = caller.service if caller is not None else "s3"
-        identity = self._identities.get(caller.access_key) if caller is not None else None
-        if caller is None or identity is None or caller.session_token != identity.session_token:
-            message = (
-                "Request is missing Authentication Token"
-                if caller is None
-                else "The security token included in the request is invalid."
-            )
-            return Verdict(denial=denials.invalid_credentials(request, service, message)) if self._enforced else ALLOW
+        if caller is None:  # unsigned: anonymous, which nothing in the template allows
+            message = "Anonymous users are not authorized to perform this request (unsigned request)"
+            return Verdict(denial=denials.access_denied(request, "s3", message)) if self._enforced else ALLOW
+        service = caller.service
+        identity = self._identities.get(caller.access_key)
+        if identity is None or caller.session_token != identity.session_token:
+            if not self._enforced:
+                return ALLOW
+            bad_token = identity is not None
+            return Verdict(denial=denials.invalid_credentials(request, service, bad_token=bad_token))
         principal = identity.principal
         try:
             mapped = map_request(request, caller, self.setup.account)
