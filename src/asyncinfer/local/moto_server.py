@@ -31,6 +31,7 @@ from werkzeug.serving import ThreadedWSGIServer
 
 from asyncinfer.local import moto_patches
 from asyncinfer.local.iam import control as iam_control
+from asyncinfer.local.iam import moto_deliveries
 from asyncinfer.local.iam.authorizer import Verdict
 from asyncinfer.local.iam.checks import HttpRequest
 from asyncinfer.local.iam.requests import caller_of, needs_body
@@ -320,6 +321,7 @@ def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> No
     """Serve until ``stop_on`` reaches its end (or forever when None); say ``READY <port>`` on ``ready``."""
     moto_patches.apply()
     server = MotoServer(host, port)
+    moto_deliveries.apply(server.iam)
     if stop_on is not None:
 
         def watch() -> None:

@@ -70,6 +70,15 @@ class IamControl:
             return {"seen": [s.to_json() for s in authorizer.log.seen()]}
         raise ControlError(f"unknown path {path}")
 
+    def may_deliver(self, rule_arn: str, queue_arn: str) -> bool:
+        """EventBridge's delivery to a queue (moto_deliveries.TargetGate): the queue's policy must allow the rule."""
+        authorizer = self.authorizer
+        if authorizer is None:
+            return True
+        account = authorizer.setup.account
+        check = Check("sqs:SendMessage", queue_arn, {"aws:SourceArn": rule_arn, "aws:SourceAccount": account})
+        return all(d.allowed for d in authorizer.authorize_service("events.amazonaws.com", [check], "events:deliver"))
+
     def _configure(self, payload: dict[str, Any]) -> dict[str, Any]:
         mode = payload.get("mode", "enforce")
         if mode not in MODES:
