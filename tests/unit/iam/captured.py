@@ -32,7 +32,7 @@ class Sent(Exception):
         return http_request(self.request.method, self.request.url, dict(self.request.headers.items()), data)
 
 
-def _stop(request: AWSPreparedRequest, **_: Any) -> None:
+def capture(request: AWSPreparedRequest, **_: Any) -> None:
     raise Sent(request)
 
 
@@ -47,7 +47,7 @@ def client(service: str, *, token: str | None = None, endpoint: str = ENDPOINT) 
         aws_session_token=token,
         config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
     )
-    made.meta.events.register("before-send", _stop)
+    made.meta.events.register("before-send", capture)
     return made
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from asyncinfer.local.iam.checks import HttpRequest
 from asyncinfer.local.iam.denials import Response, access_denied, invalid_credentials
-from tests.unit.iam.captured import REGION, sent
+from tests.unit.iam.captured import capture, sent
+from tests.unit.iam.captured import client as captured_client
 
 MESSAGE = (
     "User: arn:aws:sts::123456789012:assumed-role/R/S is not authorized to perform: s3:GetObject on resource: "
@@ -30,15 +28,6 @@ class _Raw:
         return [self._body]
 
 
-@cache
-def _client(service: str) -> Any:
-    return boto3.session.Session().client(
-        service,  # type: ignore[call-overload]
-        endpoint_url="http://127.0.0.1:4566", region_name=REGION, aws_access_key_id="AKID",
-        aws_secret_access_key="s", config=Config(retries={"max_attempts": 1}),
-    )  # fmt: skip
-
-
 def _answered(
     service: str, operation: str, params: dict[str, Any], respond: Callable[[HttpRequest], Response]
 ) -> ClientError:
@@ -50,13 +39,15 @@ def _answered(
         status, headers, content = respond(http_request(request.method, request.url, dict(request.headers), body))
         return AWSResponse(request.url, status, dict(headers), _Raw(content))
 
-    client = _client(service)
+    client = captured_client(service)  # shared with the mapping tests: answer instead of capturing
+    client.meta.events.unregister("before-send", capture)
     client.meta.events.register("before-send", reply)
     try:
         with pytest.raises(ClientError) as raised:
             getattr(client, operation)(**params)
     finally:
         client.meta.events.unregister("before-send", reply)
+        client.meta.events.register("before-send", capture)
     return raised.value
 
 

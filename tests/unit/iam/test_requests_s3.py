@@ -220,6 +220,12 @@ def test_virtual_host_addressing_names_the_bucket_in_the_host() -> None:
     assert map_request(virtual, signed(request), ACCOUNT).checks == (
         Check("s3:GetObject", "arn:aws:s3:::in/dir/k 1", OWNED),
     )
+    local = replace(virtual, path="//lead", headers={**hosted.headers, "host": "in.localhost:4566"})
+    assert map_request(local, signed(request), ACCOUNT).checks == (
+        Check("s3:GetObject", "arn:aws:s3:::in//lead", OWNED),
+    )
+    path_style = mapped(sent("s3", "get_object", Bucket="in", Key="/lead"))
+    assert path_style.checks == (Check("s3:GetObject", "arn:aws:s3:::in//lead", OWNED),)
 
 
 def test_presigned_get_maps_like_a_signed_one() -> None:

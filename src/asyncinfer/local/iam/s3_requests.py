@@ -126,7 +126,7 @@ def _is_signing_parameter(name: str) -> bool:
 def _bucket_and_key(path: str, host: str) -> tuple[str, str | None]:
     """The bucket and (percent-decoded) key; the key is None for a bucket request, "" never."""
     bucket = _virtual_host_bucket(host)
-    rest = path.lstrip("/")
+    rest = path[1:] if path.startswith("/") else path  # only the separator: a key may start with "/"
     if bucket is None:
         bucket, slash, rest = rest.partition("/")
         if not slash:
