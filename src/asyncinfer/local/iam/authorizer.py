@@ -110,7 +110,8 @@ class Authorizer:
         bucket = reads[0].resource.split("/", 1)[0]
 
         def answer() -> Response | None:
-            check = Check("s3:ListBucket", bucket, reads[0].context)
+            account = {k: v for k, v in reads[0].context.items() if k == "s3:ResourceAccount"}
+            check = Check("s3:ListBucket", bucket, account)
             (decision,) = self.decide(principal, MappedRequest("s3:ListBucket (missing object)", (check,)), policies)
             if decision.allowed or not self._enforced:
                 return None
