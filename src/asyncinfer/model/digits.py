@@ -77,7 +77,7 @@ def build_artifact(path: Path, *, requirements: str | None = None) -> Path:
 def png_of(pixels: npt.NDArray[np.float64]) -> bytes:
     """One 8x8 digit (values 0..16) as a 32x32 grayscale PNG, dark ink on white as a scanned digit looks."""
     gray = 255 - np.clip(np.round(pixels.reshape(8, 8) * 255 / 16), 0, 255).astype(np.uint8)
-    image = Image.fromarray(np.kron(gray, np.ones((PNG_SCALE, PNG_SCALE), dtype=np.uint8)), mode="L")
+    image = Image.fromarray(np.kron(gray, np.ones((PNG_SCALE, PNG_SCALE), dtype=np.uint8)))
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
