@@ -114,3 +114,17 @@ def test_framework_limits_apply_to_the_script_server(tmp_path: Path) -> None:
         assert too_big.status == 500 and json.loads(too_big.body)["message"] == "Worker died."
         slow = invoke_http(running.url, b"slow", "application/x-raw")  # killed after the 1 s timeout
         assert slow.status == 500 and json.loads(slow.body)["message"] == "Worker died."
+
+
+def test_preflight_passes_against_the_script_mode_artifact(server: ModelServer) -> None:
+    from asyncinfer.preflight import Preflight, Settings
+
+    settings = Settings(
+        max_payload_bytes=1_000_000,
+        invocation_timeout_seconds=30,
+        content_types=("image/png", "application/json"),
+        accept="application/json",
+        samples={"image/png": digits.held_out_pngs(1)[0][1], "application/json": json.dumps([1.0] * 64).encode()},
+    )
+    checks = Preflight(server.url, settings).run()
+    assert [c.name for c in checks if not c.passed] == [], checks
