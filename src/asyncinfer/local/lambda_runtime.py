@@ -25,9 +25,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from async_pipeline.sns_events import lambda_record_from_envelope
+from botocore.exceptions import ClientError
 
 from asyncinfer.faults import WORKER_ID_VAR, FaultInjector
 from asyncinfer.local.lambda_environment import InvocationResult, Payload, Worker
@@ -110,8 +111,17 @@ class FunctionStats:
     dead_lettered: int = 0
 
 
+class DeliveryGate(Protocol):
+    """Whether an AWS service may deliver a trigger's events to its function (IAM: the function's resource policy)."""
+
+    def admits(self, source: EventSource) -> bool: ...
+
+
 class AsyncInvoker:
-    """Lambda's asynchronous invocation: run, retry on error, then send to the on-failure destination."""
+    """Lambda's asynchronous invocation: run, retry on error, then send to the on-failure destination.
+
+    ``destination_clients`` (by function logical id): the SQS client Lambda sends that function's on-failure records
+    with, i.e. with the function's execution role, as on AWS (default: ``sqs``)."""
 
     def __init__(
         self,
@@ -119,9 +129,11 @@ class AsyncInvoker:
         sqs: SQSClient,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         on_dead_letter: Callable[[str, DeadLetterRecord], None] | None = None,
+        destination_clients: Mapping[str, SQSClient] | None = None,
     ) -> None:
         self._runners = runners
         self._sqs = sqs
+        self._destination_clients = dict(destination_clients or {})
         self._retry_delays = retry_delays
         self._on_dead_letter = on_dead_letter
         capacity = sum(r.concurrency for r in runners.values())
@@ -218,7 +230,11 @@ class AsyncInvoker:
         if spec.on_failure:
             queue_name = spec.on_failure.rsplit(":", 1)[1]
             url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+            sender = self._destination_clients.get(spec.logical_id, self._sqs)
+            try:
+                sender.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+            except ClientError as exc:  # e.g. AccessDenied: the role may not send there; Lambda drops the record
+                logger.error("%s: the on-failure destination refused the record: %s", spec.logical_id, exc)
         if self._on_dead_letter is not None:
             self._on_dead_letter(spec.logical_id, record)
 
@@ -252,10 +268,16 @@ class EventSourcePoller(threading.Thread):
     """
 
     def __init__(
-        self, source: EventSource, sqs: SQSClient, invoker: AsyncInvoker, faults: FaultInjector | None = None
+        self,
+        source: EventSource,
+        sqs: SQSClient,
+        invoker: AsyncInvoker,
+        faults: FaultInjector | None = None,
+        gate: DeliveryGate | None = None,
     ) -> None:
         super().__init__(name=f"poll-{source.function}-{source.kind}", daemon=True)
         self._source = source
+        self._gate = gate
         self._sqs = sqs
         self._invoker = invoker
         self._stop = threading.Event()
@@ -309,6 +331,11 @@ class EventSourcePoller(threading.Thread):
             except Exception:  # the AWS side is shutting down or restarting: try again shortly
                 if self._stop.wait(0.5):
                     return
+                continue
+            if messages and self._gate is not None and not self._gate.admits(self._source):
+                # The service may not invoke the function (the gate logged why): on AWS these deliveries fail.
+                logger.error("%s: %d delivery(ies) refused and lost", self.name, len(messages))
+                self._delete_delivered(messages)
                 continue
             for message in messages:
                 self._deliver(lambda_event(self._source, message["Body"]))

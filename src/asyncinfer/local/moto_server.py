@@ -30,6 +30,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import ThreadedWSGIServer
 
 from asyncinfer.local import moto_patches
+from asyncinfer.local.iam import control as iam_control
+from asyncinfer.local.iam.authorizer import Verdict
+from asyncinfer.local.iam.checks import HttpRequest
+from asyncinfer.local.iam.requests import caller_of, needs_body
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -42,6 +46,7 @@ STATS_PATH = "/_asyncinfer/requests"
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
 _HEAD_BYTES = 512
+_OWN_PATHS = frozenset({STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH, moto_patches.EMULATED_PATH})
 
 
 class BoundedBody(io.RawIOBase):
@@ -138,16 +143,23 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         server = self.server
         assert isinstance(server, MotoServer)
         path = environ["PATH_INFO"]
-        own = path in (STATS_PATH, moto_patches.ENDPOINT_UPDATE_PATH, moto_patches.EMULATED_PATH)
+        own = path in _OWN_PATHS or path in iam_control.PATHS
+        received = environ["wsgi.input"]
         try:
             if path == STATS_PATH:
                 self._answer_json(server.costs.snapshot())
             elif path == moto_patches.ENDPOINT_UPDATE_PATH:
                 self._finish_endpoint_update(environ)
+            elif path in iam_control.PATHS:
+                self._iam_control(environ, path)
             elif own:
                 self._record_emulated(environ)
             else:
-                self._respond(server.app, environ)
+                verdict = self._authorize(environ)
+                if verdict.denial is not None:
+                    self._send(*verdict.denial)
+                else:
+                    self._respond(server.app, environ, verdict)
             body = environ["wsgi.input"]
             if isinstance(body, BoundedBody):
                 body.drain()
@@ -158,11 +170,50 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             self.close_connection = True
         finally:
             if not own:
-                body = environ["wsgi.input"]
-                head = body.head if isinstance(body, BoundedBody) else b""
+                head = received.head if isinstance(received, BoundedBody) else b""
                 server.costs.add(operation_of(environ, head), time.thread_time() - started)
 
-    def _respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> None:
+    def _authorize(self, environ: WSGIEnvironment) -> Verdict:
+        """IAM's verdict on the request (reads the body first when the mapping needs it, and puts it back)."""
+        server = self.server
+        assert isinstance(server, MotoServer)
+        authorizer = server.iam.authorizer
+        if authorizer is None or authorizer.mode == "off":
+            return Verdict()
+        headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = str(environ[key])
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
+        path, _, query = raw.partition("?")
+        request = HttpRequest(str(environ["REQUEST_METHOD"]), path, query, headers)
+        caller = caller_of(request)
+        if caller is not None and needs_body(request, caller.service):
+            body = environ["wsgi.input"].read()
+            environ["wsgi.input"] = io.BytesIO(body)
+            request = HttpRequest(request.method, path, query, headers, body)
+        return authorizer.authorize_http(request)
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.environ.get("REQUEST_METHOD") != "HEAD":
+            self.wfile.write(body)
+
+    def _iam_control(self, environ: WSGIEnvironment, path: str) -> None:
+        server = self.server
+        assert isinstance(server, MotoServer)
+        try:
+            data = environ["wsgi.input"].read() or b"{}"
+            self._answer_json(server.iam.handle(path, json.loads(data)))
+        except (iam_control.ControlError, KeyError, ValueError, TypeError) as exc:
+            self._answer_json({"Error": f"IAM: {exc!r}"}, status=400)
+
+    def _respond(self, app: WSGIApplication, environ: WSGIEnvironment, verdict: Verdict | None = None) -> None:
         answer: list[tuple[str, list[tuple[str, str]]]] = []
         early: list[bytes] = []
 
@@ -183,6 +234,11 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             status, headers = answer[0]
             code = int(status.split(" ", 1)[0])
             declared = next((v for k, v in headers if k.lower() == "content-length"), None)
+            if code == 404 and verdict is not None and verdict.when_missing is not None:
+                instead = verdict.when_missing()  # S3 answers 403 to a caller that may not list the bucket
+                if instead is not None:
+                    self._send(*instead)
+                    return
             head_only = environ["REQUEST_METHOD"] == "HEAD" or code in _NO_BODY_STATUSES or code < 200
             chunks: Iterable[bytes] = result
             if declared is None and not head_only:  # frame the answer ourselves: buffer it to know its length
@@ -257,6 +313,7 @@ class MotoServer(ThreadedWSGIServer):
     def __init__(self, host: str, port: int) -> None:
         super().__init__(host, port, DomainDispatcherApplication(create_backend_app), handler=KeepAliveMotoHandler)
         self.costs = RequestCosts()
+        self.iam = iam_control.IamControl()
 
 
 def serve(host: str, port: int, ready: IO[str], stop_on: IO[bytes] | None) -> None:

@@ -6,7 +6,8 @@ and SNS → function deliveries are wired through internal SQS queues, with the 
 policy, for the local Lambda runtime to consume (lambda_wiring.py). The scalable target and its policies are
 registered and the alarms created as on AWS, for the local stack's CloudWatch and Application Auto Scaling
 (endpoint_life.py) to act on; an alarm on a metric nothing publishes locally (the functions' and the queues') is
-listed as not emulated. Everything else (IAM, dashboards, log groups, permissions, bucket and queue policies) is
+listed as not emulated. Roles, their policies, bucket and queue policies and Lambda permissions are collected for
+the local stack's IAM (iam/template_policies.py) and enforced there. Everything else (dashboards, log groups) is
 listed as not emulated.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncinfer.local.cloudwatch_metrics import published
+from asyncinfer.local.iam.template_policies import iam_setup
 from asyncinfer.local.lambda_wiring import (
     EventSource,
     FunctionSpec,
@@ -53,6 +55,12 @@ EMULATED = (
 UNPUBLISHED_ALARM = "AWS::CloudWatch::Alarm (its metric is not published locally)"
 # Read by the local stack itself rather than created in moto.
 INTERPRETED = (
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::Lambda::Permission",
     "AWS::Lambda::Function",
     "AWS::Lambda::LayerVersion",
     "AWS::Lambda::EventInvokeConfig",
@@ -75,6 +83,7 @@ class LocalStack:
     # endpoint name → its model's PrimaryContainer Environment, as provisioned (TorchServe/MMS limits come from it)
     model_environments: dict[str, dict[str, str]] = field(default_factory=dict)
     not_emulated: dict[str, list[str]] = field(default_factory=dict)
+    iam: dict[str, JSONValue] = field(default_factory=dict)  # the template's roles and resource policies (IamSetup)
 
     def to_json(self) -> dict[str, JSONValue]:
         return asdict(self)
@@ -142,6 +151,7 @@ class Provisioner:
                 not_emulated.setdefault(kind, []).append(logical)
             elif kind == "AWS::CloudWatch::Alarm" and not published(resources[logical].get("Properties", {})):
                 not_emulated.setdefault(UNPUBLISHED_ALARM, []).append(logical)
+        iam = iam_setup(resolver, resources, enabled, ACCOUNT, self._region)
         endpoints = [
             resolver.get_att(name, "EndpointName")
             for name in enabled
@@ -160,6 +170,7 @@ class Provisioner:
             model_data_urls=self._model_data_urls(endpoints),
             model_environments=self._model_environments(endpoints),
             not_emulated=not_emulated,
+            iam=iam.to_json(),
         )
 
     def _primary_container(self, endpoint: str) -> ContainerDefinitionOutputTypeDef:

@@ -45,6 +45,7 @@ from asyncinfer.local.lambda_runtime import (
 from asyncinfer.local.moto_process import MotoProcess
 from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.provision import LocalStack, Provisioner
+from asyncinfer.local.stack_iam import StackIam
 from asyncinfer.local.template import load_sam
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from asyncinfer.local.endpoint.invocation import ContainerUrl
     from asyncinfer.local.endpoint.updates import ModelHosting
     from asyncinfer.local.endpoint_life import EndpointLife
+    from asyncinfer.local.iam.authorizer import Mode
     from asyncinfer.local.lambda_api import LambdaApi
     from asyncinfer.local.model_hosting import ModelFleet
     from asyncinfer.model.framework_limits import FrameworkLimits
@@ -96,6 +98,7 @@ class LocalConfig:
     instance_stop_seconds: float = 30.0  # emulated seconds an instance takes to go
     model_server: str | None = None  # "xgboost" | "script" stand-in; None: chosen from ContainerImage
     demo_model: str = "xgboost"  # the artifact put at an empty ModelDataUrl: "xgboost" | "digits"
+    iam: str = "enforce"  # enforce | audit | off (stack_iam.py)
 
     @property
     def state_file(self) -> Path:
@@ -148,6 +151,7 @@ class RunningStack:
         self.failure: str | None = None
         self.failed = threading.Event()
         self._fleet: ModelFleet | None = None
+        self._iam: StackIam | None = None
         self._emulator: AsyncEndpointEmulator | None = None
         self._life: EndpointLife | None = None
         self._runners: dict[str, FunctionRunner] = {}
@@ -178,6 +182,8 @@ class RunningStack:
         try:
             self._start_moto()
             self.stack = self._provision()
+            self._iam = StackIam(self.stack, cast("Mode", config.iam), self.aws_endpoint_url, config.state_dir)
+            self._iam.configure()
             self._start_model()
             self._start_emulator()
             self._start_life()
@@ -214,6 +220,8 @@ class RunningStack:
             self._chaos = None
         if self._fleet is not None:
             self._fleet.stop()
+        if self._iam is not None and self._moto is not None:
+            self._iam.write_report()
         if self._moto is not None:
             self._moto.stop()
         self._pollers, self._runners, self._invoker = [], {}, None
@@ -242,6 +250,13 @@ class RunningStack:
     def _fail(self, message: str) -> None:
         self.failure = message
         self.failed.set()
+
+    @property
+    def iam(self) -> StackIam:
+        """Identities and IAM enforcement (stack_iam.py); the stack must be provisioned."""
+        if self._iam is None:
+            raise StackError("the local stack is not started")
+        return self._iam
 
     @property
     def moto(self) -> MotoProcess:
@@ -292,8 +307,11 @@ class RunningStack:
                 if bucket not in existing:
                     s3.create_bucket(Bucket=bucket)
                 s3.upload_file(str(artifact), bucket, key)
+        # SageMaker downloads the model artifact with the execution role.
+        execution = self.iam.execution_session(self.config.region)
+        role_s3 = execution.client("s3", endpoint_url=self.aws_endpoint_url) if execution is not None else s3
         self._fleet = ModelFleet(
-            s3,
+            role_s3,
             self.config.host,
             latency_seconds=self.config.model_latency_seconds,
             on_switch=self._container_moved,
@@ -385,6 +403,9 @@ class RunningStack:
             container_url=self._start_chaos_proxy(),
             host=self.config.host,
             port=self.config.ports.sagemaker,
+            session=session(self.config.region),
+            data_session=self.iam.execution_session(self.config.region),
+            gate=self.iam.request_gate(),
         )
         self._emulator = emulator
         if self.faults is not None:
@@ -452,19 +473,30 @@ class RunningStack:
                 name: replace(spec, timeout=self.config.function_timeout) for name, spec in self.stack.functions.items()
             }
         logs = self.config.state_dir / "logs"
+        iam = self.iam
+        gate = iam.delivery_gate()
+        iam.check_s3_notifications(gate)
         self._runners = {
             name: FunctionRunner(
                 spec,
-                env,
+                {**env, **iam.function_environment(name)},
                 self.config.concurrency,
                 logs / f"{name}.log",
                 on_injected=faults.count if faults is not None else None,
             )
             for name, spec in self.stack.functions.items()
         }
-        self._invoker = AsyncInvoker(self._runners, self.client("sqs"), retry_delays=self.config.retry_delays)
+        self._invoker = AsyncInvoker(
+            self._runners,
+            self.client("sqs"),
+            retry_delays=self.config.retry_delays,
+            destination_clients=iam.destination_clients(self.config.region),
+        )
         sqs = self.client("sqs")
-        self._pollers = [EventSourcePoller(source, sqs, self._invoker, faults) for source in self.stack.sources]
+        self._pollers = [
+            EventSourcePoller(source, sqs, self._invoker, faults, gate if iam.mode != "off" else None)
+            for source in self.stack.sources
+        ]
         for poller in self._pollers:
             poller.start()
         from asyncinfer.local.lambda_api import LambdaApi
@@ -532,6 +564,7 @@ class RunningStack:
             "time_scale": self.config.time_scale,
             "time_anchor": self._life.clock.anchor if self._life is not None else None,
             "instance_start_seconds": self.config.instance_start_seconds,
+            "iam": self.iam.state(),
         }
         if self.faults is not None:
             state["faults"] = self.faults.plan.to_json()

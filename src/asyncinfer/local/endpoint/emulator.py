@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, InstanceCount
 from asyncinfer.local.endpoint.failure_reasons import expired_reason
 from asyncinfer.local.endpoint.hooks import EndpointHooks, HookList
-from asyncinfer.local.endpoint.http_api import RuntimeApiServer
+from asyncinfer.local.endpoint.http_api import RequestGate, RuntimeApiServer
 from asyncinfer.local.endpoint.invocation import ContainerUrl, Failure, Invoker
 from asyncinfer.local.endpoint.protocol import ApiError, InvokeParams, validation_error
 from asyncinfer.local.endpoint.queue import EndpointQueue
@@ -83,6 +83,9 @@ class AsyncEndpointEmulator:
     objects implementing :class:`~asyncinfer.local.endpoint.hooks.EndpointHooks`, all called in order; their own
     failures are logged, never propagated, except where the protocol says. ``session`` (optional) is the boto3
     session the moto clients are made from; sharing one between emulators saves re-reading the service models.
+    ``data_session`` (optional, default ``session``) carries the execution role's credentials for what SageMaker
+    does as that role (read inputs, write outputs and failures, publish notifications); ``gate`` (optional) decides
+    whether a caller may invoke the endpoint (IAM, :class:`~asyncinfer.local.endpoint.http_api.RequestGate`).
     """
 
     def __init__(
@@ -97,6 +100,8 @@ class AsyncEndpointEmulator:
         clock: Callable[[], float] = time.time,
         hooks: Iterable[EndpointHooks] = (),
         session: boto3.session.Session | None = None,
+        data_session: boto3.session.Session | None = None,
+        gate: RequestGate | None = None,
     ) -> None:
         options = options or EmulatorOptions()
         self.region = region
@@ -107,8 +112,11 @@ class AsyncEndpointEmulator:
             # moto accepts any credentials; explicit dummy ones keep a developer's real profile out of it.
             session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
         config = Config(max_pool_connections=64, retries={"mode": "standard", "max_attempts": 3})
-        s3 = session.client("s3", endpoint_url=aws_endpoint_url, region_name=region, config=config)
-        sns = session.client("sns", endpoint_url=aws_endpoint_url, region_name=region, config=config)
+        # Inputs, outputs, failures and notifications go through the execution role (``data_session``); reading the
+        # endpoint's configuration is SageMaker's own business (``session``).
+        data = data_session or session
+        s3 = data.client("s3", endpoint_url=aws_endpoint_url, region_name=region, config=config)
+        sns = data.client("sns", endpoint_url=aws_endpoint_url, region_name=region, config=config)
         sagemaker = session.client("sagemaker", endpoint_url=aws_endpoint_url, region_name=region, config=config)
         sts = session.client("sts", endpoint_url=aws_endpoint_url, region_name=region, config=config)
         self._control_plane = ControlPlane(
@@ -116,7 +124,7 @@ class AsyncEndpointEmulator:
         )
         self._invoker = Invoker(s3, container_url, self._hooks, require_content_length=options.require_content_length)
         self._writer = ResultWriter(s3, sns, region, self._hooks, clock=clock, retry_delays=options.upload_retry_delays)
-        self._http = RuntimeApiServer(self, host, port)
+        self._http = RuntimeApiServer(self, host, port, gate)
         self._lock = threading.RLock()  # registry, lifecycle
         self._endpoints: dict[str, _Endpoint] = {}
         self._started = False

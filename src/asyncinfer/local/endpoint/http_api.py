@@ -47,9 +47,20 @@ class Acceptor(Protocol):
         ...
 
 
+class RequestGate(Protocol):
+    def refusal(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> Response | None:
+        """None to serve the request; else the answer (status, headers, body) that refuses it (IAM)."""
+        ...
+
+
+#: status, headers, body
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
 class _Server(LoopbackServer):
-    def __init__(self, address: tuple[str, int], acceptor: Acceptor) -> None:
+    def __init__(self, address: tuple[str, int], acceptor: Acceptor, gate: RequestGate | None) -> None:
         self.acceptor = acceptor
+        self.gate = gate
         super().__init__(address, _Handler)
 
 
@@ -110,9 +121,28 @@ class _Handler(KeepAliveHandler):
         error = ApiError(404, "UnknownOperationException", f"No operation matches {self.command} {self.path}.")
         self._send_error(error)
 
+    def _refused(self) -> bool:
+        """Answers and returns True when the gate (IAM) refuses the request, as SageMaker's front end would."""
+        gate = cast(_Server, self.server).gate
+        if gate is None:
+            return False
+        path, _, query = self.path.partition("?")
+        refusal = gate.refusal(self.command, path, query, {k.lower(): v for k, v in self.headers.items()})
+        if refusal is None:
+            return False
+        status, headers, body = refusal
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
     def do_POST(self) -> None:
         body = self._read_body()
-        if body is None:
+        if body is None or self._refused():
             return
         name = endpoint_name_from_path(self.path)
         if name is None:
@@ -140,8 +170,11 @@ class _Handler(KeepAliveHandler):
 class RuntimeApiServer:
     """The HTTP front on ``host:port`` (0: any free port), served on a daemon thread."""
 
-    def __init__(self, acceptor: Acceptor, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, acceptor: Acceptor, host: str = "127.0.0.1", port: int = 0, gate: RequestGate | None = None
+    ) -> None:
         self._acceptor = acceptor
+        self._gate = gate
         self._address = (host, port)
         self._bound = (host, port)
         self._httpd: _Server | None = None
@@ -154,7 +187,7 @@ class RuntimeApiServer:
 
     def start(self) -> str:
         """Listen and serve; return the base URL (for AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME)."""
-        httpd = _Server(self._address, self._acceptor)
+        httpd = _Server(self._address, self._acceptor, self._gate)
         raw_host, port = httpd.server_address[:2]
         host = raw_host.decode() if isinstance(raw_host, bytes) else str(raw_host)
         shown = f"[{host}]" if ":" in host else host

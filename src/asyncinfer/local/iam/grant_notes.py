@@ -1,0 +1,39 @@
+"""Why a grant of template.yaml can go unused in a local run: the least-privilege report prints these next to each
+unused statement, and lists any unused grant without one as unexplained.
+
+Two kinds: what the local stack cannot exercise at all (no CloudWatch Logs, X-Ray, KMS or ECR here), and what only
+a rarer path uses (a failure, a large input, a custom model location)."""
+
+from __future__ import annotations
+
+NOT_EMULATED = "not emulated locally"
+
+_FUNCTIONS = ("SubmitterFunctionRole/submitter", "SuccessHandlerFunctionRole/success-handler",
+              "ErrorHandlerFunctionRole/error-handler")  # fmt: skip
+_EXECUTION = "SageMakerExecutionPolicy/sagemaker-async-endpoint"
+_INPUT = "SubmitterInputPolicy/submitter-input-and-endpoint"
+
+EXPLANATIONS: dict[str, str] = {
+    **{f"{p}#WriteOwnLogs": f"{NOT_EMULATED}: Lambda writes function logs to CloudWatch Logs" for p in _FUNCTIONS},
+    **{f"{p}#Tracing": f"{NOT_EMULATED}: X-Ray (tracing is off locally)" for p in _FUNCTIONS},
+    **{
+        f"{p}#OnFailureDestination": "used only when an invocation fails after its retries (the on-failure "
+        "destination); the soak and the mutation test exercise it"
+        for p in _FUNCTIONS
+    },
+    f"{_INPUT}#TellMissingInputsApart": "used only when an input is gone before it is read (404, not 403)",
+    f"{_INPUT}#StageLargeInputs": "used only for inputs over 128,000 bytes (copied to staging/)",
+    f"{_EXECUTION}#ReadStagedInputs": "used only for inputs over 128,000 bytes (read from staging/)",
+    f"{_EXECUTION}#ReadCustomModelArtifact": "used only when ModelDataUrl is outside the default artifact prefix",
+    f"{_EXECUTION}#ListOutputBucket": "S3 checks it only to answer 404 instead of 403 for a missing object; the "
+    "endpoint never reads a missing one in a normal run",
+    f"{_EXECUTION}#EncryptNotificationsThroughSns": f"{NOT_EMULATED}: KMS (SNS encrypts with alias/aws/sns on AWS)",
+    f"{_EXECUTION}#WriteEndpointLogs": f"{NOT_EMULATED}: CloudWatch Logs of the endpoint",
+    f"{_EXECUTION}#PutEndpointMetrics": f"{NOT_EMULATED}: the instance metrics (/aws/sagemaker/Endpoints) the "
+    "instance agent publishes with the role; AWS/SageMaker metrics are published by the service itself",
+    f"{_EXECUTION}#PullCustomContainerImage": f"{NOT_EMULATED}: ECR (no container images run locally)",
+    f"{_EXECUTION}#EcrAuthorizationForCustomImage": f"{NOT_EMULATED}: ECR (no container images run locally)",
+    "DeadLetterQueuePolicy#AllowSnsRedriveFromThisStacksTopics": "used only when SNS cannot deliver to a function",
+    "DeadLetterQueuePolicy#AllowEventBridgeDeadLettersFromResultsRule": "used only when EventBridge cannot deliver "
+    "a result event to the results queue",
+}
