@@ -1,4 +1,5 @@
-"""Input files for the demo and the end-to-end tests: mostly valid CSV, some the pipeline must reject."""
+"""Input files for the demo and the end-to-end tests: mostly valid CSV, some the pipeline must reject; for the
+image demo (``--model digits``), PNGs of held-out digits and a few the inference script must refuse."""
 
 from __future__ import annotations
 
@@ -68,3 +69,26 @@ def write(files: list[DemoFile], folder: Path) -> list[Path]:
         path.write_bytes(file.body)
         paths.append(path)
     return paths
+
+
+#: Metadata key of an image demo file: the digit drawn, to compare with the prediction in the results table.
+EXPECTED_DIGIT_KEY = "expected-digit"
+
+
+def digit_files(n: int, reject_every: int = 10) -> list[DemoFile]:
+    """``n`` files for the image demo: PNGs of digits the model was not trained on; every ``reject_every``-th one
+    is a ``.png`` that is not an image (the script's input_fn raises: the container answers 500) or is empty."""
+    from asyncinfer.model import digits
+
+    files: list[DemoFile] = []
+    for index, (digit, png) in enumerate(digits.held_out_pngs(n)):
+        if reject_every and index % reject_every == reject_every - 1:
+            if (index // reject_every) % 2 == 0:
+                body, why = b"this is not a PNG image\n", "not a PNG: the script's input_fn refuses it"
+            else:
+                body, why = b"", "empty object"
+            files.append(DemoFile(f"rejected/{index:05d}.png", body, "FAILED", why))
+        else:
+            metadata = {EXPECTED_DIGIT_KEY: str(digit)}
+            files.append(DemoFile(f"digits/{index:05d}-drawn-{digit}.png", png, "COMPLETED", metadata=metadata))
+    return files

@@ -27,7 +27,7 @@ from asyncinfer.cli.display import (
     upload_items_showing_progress,
 )
 from asyncinfer.cli.local import local_config, timed, with_local_options, with_time_options
-from asyncinfer.local.stack import RunningStack, StackError
+from asyncinfer.local.stack import LocalConfig, RunningStack, StackError
 
 SCALE_FROM_ZERO_TIME_SCALE = 40.0
 # Emulated minutes the endpoint may take to reach zero: target tracking's low alarm (15 of 15 minutes), the
@@ -55,12 +55,30 @@ def wait_showing(
             time.sleep(0.5)
 
 
+def use_digits_model(config: LocalConfig) -> None:
+    """The image demo's stack: the scikit-learn framework image (so the script-mode stand-in serves it), JSON
+    answers, and the digits artifact at an empty ModelDataUrl. Parameters given on the command line win."""
+    from asyncinfer.model.digits import SKLEARN_IMAGE
+
+    config.demo_model = "digits"
+    config.parameters.setdefault("ContainerImage", SKLEARN_IMAGE)
+    config.parameters.setdefault("DefaultAccept", "application/json")
+
+
 def at_zero(found: endpoint_status.EndpointStatus) -> bool:
     return found.current_instances == 0 and found.desired_instances == 0 and found.status == "InService"
 
 
 @click.command()
 @click.option("-n", "count", default=50, show_default=True, help="How many files to drop.")
+@click.option(
+    "--model",
+    type=click.Choice(["xgboost", "digits"]),
+    default="xgboost",
+    show_default=True,
+    help="xgboost: CSV rows through the XGBoost stand-in. digits: PNG digits through a script-mode artifact "
+    "(scikit-learn image, code/inference.py).",
+)
 @with_local_options
 @with_time_options
 @click.option("--timeout", default=120.0, show_default=True, help="Give up after this many seconds without a result.")
@@ -74,6 +92,7 @@ def at_zero(found: endpoint_status.EndpointStatus) -> bool:
 def demo(
     ctx: click.Context,
     count: int,
+    model: str,
     port: int,
     parameters: tuple[str, ...],
     container_url: str | None,
@@ -88,6 +107,8 @@ def demo(
     from asyncinfer import demo_inputs
 
     config = local_config(port, parameters, container_url, concurrency)
+    if model == "digits":
+        use_digits_model(config)
     if scale_from_zero:
         if config.parameters.get("MinInstances", "0") != "0" or config.parameters.get("AutoScaling") == "disabled":
             raise click.BadParameter("needs MinInstances=0 and AutoScaling=enabled", param_hint="--scale-from-zero")
@@ -105,7 +126,7 @@ def demo(
             if scale_from_zero:
                 console.print(f"time scale {time_scale:g}: an emulated minute lasts {60 / time_scale:.1f} s")
                 wait_showing(stack, at_zero, to_zero, "idle: waiting for the endpoint to scale in to zero…")
-            files = demo_inputs.demo_files(count)
+            files = demo_inputs.digit_files(count) if model == "digits" else demo_inputs.demo_files(count)
             with tempfile.TemporaryDirectory() as scratch:
                 folder = Path(scratch) / "demo"
                 paths = demo_inputs.write(files, folder)

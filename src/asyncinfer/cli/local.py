@@ -104,6 +104,13 @@ def local() -> None:
 @click.option("--faults", "faults_spec", default="none", show_default=True, help=FAULTS_HELP)
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of the fault injections' random draws.")
 @click.option("--function-timeout", type=int, default=None, help="Every function's Timeout in seconds (leases too).")
+@click.option(
+    "--model-server",
+    type=click.Choice(["xgboost", "script"]),
+    default=None,
+    help="The model container stand-in: the XGBoost 1.7-1 container, or a framework container's script mode "
+    "(code/inference.py). Default: chosen from the ContainerImage parameter.",
+)
 def local_up(
     port: int,
     parameters: tuple[str, ...],
@@ -116,6 +123,7 @@ def local_up(
     faults_spec: str,
     fault_seed: int,
     function_timeout: int | None,
+    model_server: str | None,
 ) -> None:
     """Start the local stack (foreground until Ctrl-C, or --detach)."""
     from asyncinfer.faults import stack_parameters
@@ -127,6 +135,7 @@ def local_up(
         config.faults = plan
         config.parameters = stack_parameters(plan, config.parameters)
     config.function_timeout = function_timeout
+    config.model_server = model_server
     with errors():
         stack_process.clear_stale_state(config.state_dir)
         if detach:

@@ -26,6 +26,12 @@ def _samples(items: tuple[str, ...]) -> dict[str, bytes]:
 @click.command()
 @click.option("--container-url", default=None, help="Check the container at this URL (default: the local stack's).")
 @click.option("--model", "model_uri", default=None, help="Serve this model artifact (path or s3://) and check it.")
+@click.option(
+    "--model-server",
+    type=click.Choice(["xgboost", "script"]),
+    default=None,
+    help="The stand-in serving --model (default: chosen from the ContainerImage parameter).",
+)
 @click.option("--parameter", "parameters", multiple=True, help="Template parameter KEY=VALUE (repeatable).")
 @click.option("--max-payload-bytes", type=click.IntRange(min=1), default=None, help="Payload size to try.")
 @click.option("--content-type", "content_types", multiple=True, help="A content type the pipeline will send.")
@@ -37,6 +43,7 @@ def preflight(
     max_payload_bytes: int | None,
     content_types: tuple[str, ...],
     sample_files: tuple[str, ...],
+    model_server: str | None,
 ) -> None:
     """Check a model container: /ping, Content-Length on responses, a payload of the configured maximum size,
     the response time against InvocationTimeoutSeconds, and each content type the pipeline sends. Settings come
@@ -63,10 +70,16 @@ def preflight(
             samples={**settings.samples, **_samples(sample_files)},
         )
         if model_uri is not None:
+            from asyncinfer.model.container_images import stand_in_for
             from asyncinfer.model.server import start_model_server
 
+            chosen = model_server or stand_in_for(overrides.get("ContainerImage", ""))
             with console.status(f"loading {model_uri}…"):
-                server = start_model_server(model_uri, framework_limits=settings.framework_limits)
+                server = start_model_server(
+                    model_uri,
+                    framework_limits=settings.framework_limits,
+                    container="script" if chosen == "script" else "xgboost",
+                )
             cleanup.callback(server.stop)
             container_url = server.url
         assert container_url is not None

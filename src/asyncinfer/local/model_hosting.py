@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncinfer.local.endpoint.updates import ModelDeployError
 from asyncinfer.model.artifact import ModelLoadError
 from asyncinfer.model.framework_limits import FrameworkLimits
-from asyncinfer.model.server import ModelServer, ModelServerError, start_model_server
+from asyncinfer.model.server import Container, ModelServer, ModelServerError, start_model_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,7 +51,9 @@ class ModelFleet:
         retire_after: float = 3600.0,  # InvocationTimeoutSeconds' maximum
         on_switch: Callable[[str, str], None] | None = None,
         framework_limits: FrameworkLimits | None = None,  # the Model's TorchServe/MMS limits, as provisioned
+        container: Container = "xgboost",  # which stand-in serves the artifacts (container_images.py)
     ) -> None:
+        self._container: Container = container
         self._s3 = s3
         self._host = host
         self._latency = latency_seconds
@@ -144,7 +147,20 @@ class ModelFleet:
             latency_seconds=self._latency,
             framework_limits=self._framework_limits,
             timeout=self._load_timeout,
+            container=self._container,
         )
+
+
+def demo_artifact(model: str, path: Path) -> Path:
+    """Build the demo artifact the stack puts at an empty ModelDataUrl: ``xgboost`` (the default demo model, for
+    the XGBoost stand-in) or ``digits`` (the image demo, for the script-mode stand-in)."""
+    if model == "digits":
+        from asyncinfer.model import digits
+
+        return digits.build_artifact(path)
+    from asyncinfer.model.demo import build_model_artifact
+
+    return build_model_artifact(path)
 
 
 class ExternalContainer:

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from asyncinfer.local.lambda_api import LambdaApi
     from asyncinfer.local.model_hosting import ModelFleet
     from asyncinfer.model.framework_limits import FrameworkLimits
+    from asyncinfer.model.server import Container
 
 STATE_FILE = "local.json"
 FAULT_COUNTS_FILE = "fault-counts.json"  # injections so far, rewritten every second while faults are on
@@ -95,6 +96,8 @@ class LocalConfig:
     time_scale: float = 1.0  # emulated minutes per real minute: metrics, alarms, cooldowns, instance start and stop
     instance_start_seconds: float = 120.0  # emulated seconds an instance takes to come into service (AWS: minutes)
     instance_stop_seconds: float = 30.0  # emulated seconds an instance takes to go
+    model_server: str | None = None  # "xgboost" | "script" stand-in; None: chosen from ContainerImage
+    demo_model: str = "xgboost"  # the artifact put at an empty ModelDataUrl: "xgboost" | "digits"
     iam: str = "enforce"  # enforce | audit | off (stack_iam.py)
 
     @property
@@ -289,8 +292,7 @@ class RunningStack:
         assert self.stack is not None
         if self.config.container_url is not None:
             return
-        from asyncinfer.local.model_hosting import ModelFleet
-        from asyncinfer.model.demo import build_model_artifact
+        from asyncinfer.local.model_hosting import ModelFleet, demo_artifact
 
         (uri,) = set(self.stack.model_data_urls.values())
         bucket, key = s3_uris.parse_uri(uri)
@@ -300,7 +302,7 @@ class RunningStack:
         except Exception:
             # The template's default artifact location: put the demo model there, trained now from local data.
             with tempfile.TemporaryDirectory() as scratch:
-                artifact = build_model_artifact(Path(scratch) / "model.tar.gz")
+                artifact = demo_artifact(self.config.demo_model, Path(scratch) / "model.tar.gz")
                 existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
                 if bucket not in existing:
                     s3.create_bucket(Bucket=bucket)
@@ -314,12 +316,22 @@ class RunningStack:
             latency_seconds=self.config.model_latency_seconds,
             on_switch=self._container_moved,
             framework_limits=self._framework_limits(),
+            container=self.model_server,
         )
         for index, endpoint in enumerate(self.stack.endpoints):
             # The stack's model port for the first endpoint's first container; any free port after that.
             self._fleet.start(
                 endpoint, self.stack.model_data_urls[endpoint], self.config.ports.model if index == 0 else 0
             )
+
+    @property
+    def model_server(self) -> Container:
+        """The stand-in serving the model: the configured one, else the one for the template's ContainerImage."""
+        from asyncinfer.model.container_images import stand_in_for
+
+        if self.config.model_server is not None:
+            return "script" if self.config.model_server == "script" else "xgboost"
+        return stand_in_for(self.stack.parameters.get("ContainerImage", "") if self.stack is not None else "")
 
     def _framework_limits(self) -> FrameworkLimits | None:
         """TorchServe's/MMS's limits under the Model's Environment as provisioned from the template."""
@@ -332,6 +344,13 @@ class RunningStack:
             return limits_for(framework, environment)
         except FrameworkLimitError as exc:
             raise StackError(f"the Model's Environment: {exc}") from None
+
+    def _model_not_emulated(self) -> dict[str, list[str]]:
+        if self.config.container_url is not None or self.model_server != "script":
+            return {}
+        from asyncinfer.model.script_mode import NOT_EMULATED
+
+        return {"ScriptMode": list(NOT_EMULATED)}
 
     def _container_moved(self, endpoint: str, url: str) -> None:
         if self.stack is not None and endpoint == self.stack.endpoints[0] and self.config.state_file.exists():
@@ -535,11 +554,12 @@ class RunningStack:
             "sagemaker_runtime_url": self.sagemaker_runtime_url,
             "lambda_url": self.lambda_url,
             "model_container_url": self.container_url,
+            "model_server": self.model_server if self.config.container_url is None else "external",
             "region": self.config.region,
             "stack_name": self.config.stack_name,
             "parameters": self.stack.parameters,  # what asyncinfer deploy (stack_update.py) changes from
             "outputs": self.stack.outputs,
-            "not_emulated": self.stack.not_emulated,
+            "not_emulated": {**self.stack.not_emulated, **self._model_not_emulated()},
             # The emulated clock (time_scale.py): CloudWatch timestamps and scaling times are in it.
             "time_scale": self.config.time_scale,
             "time_anchor": self._life.clock.anchor if self._life is not None else None,

@@ -3,7 +3,7 @@
 ``/ping`` answers 200 with an empty body once the model is loaded (503 while it loads, 500 if loading failed);
 ``/invocations`` follows :mod:`asyncinfer.model.inference`. Every response that has a body carries
 ``Content-Length`` (SageMaker's async platform rejects chunked container responses); 204 carries none, as HTTP
-requires. What is served comes from a :class:`ContainerApp` (server.py's ModelServer).
+requires. What is served comes from a :class:`ContainerApp` (server.py's ModelServer, for either container).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import time
 from typing import Literal, Protocol, cast
 
 from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
-from asyncinfer.model.artifact import LoadedModel
 from asyncinfer.model.framework_limits import FrameworkLimits, check_response
-from asyncinfer.model.inference import ERROR_CONTENT_TYPE, invoke
+from asyncinfer.model.inference import ERROR_CONTENT_TYPE, InvocationResult
 
 State = Literal["not-loaded", "loading", "ready", "failed"]
 MAX_DISCARD_BYTES = 1_000_000_000  # an async endpoint's largest input
@@ -38,7 +37,7 @@ class ContainerApp(Protocol):
     default_accept: str
     latency_seconds: float
 
-    def get_model(self) -> LoadedModel: ...
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> InvocationResult: ...
 
     def simulate_latency(self) -> None: ...
 
@@ -148,13 +147,7 @@ class _Handler(KeepAliveHandler):
             if body is None:
                 return
             started = time.monotonic()
-            result = invoke(
-                body,
-                self.headers.get("Content-Type"),
-                self.headers.get("Accept"),
-                app.get_model,
-                default_accept=app.default_accept,
-            )
+            result = app.invoke(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
             if result.status == 200 and app.latency_seconds > 0:
                 app.simulate_latency()
             failure = None if limits is None else check_response(limits, time.monotonic() - started, len(result.body))

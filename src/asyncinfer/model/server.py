@@ -1,5 +1,7 @@
-"""The XGBoost 1.7-1 container stand-in: a server that loads the model and serves the container's HTTP contract
-(container_http.py), in-process or from the command line.
+"""The model container stand-ins: a server that loads the model and serves the container's HTTP contract
+(container_http.py), in-process or from the command line. ``container="xgboost"`` is the SageMaker XGBoost 1.7-1
+container (inference.py); ``container="script"`` a framework container's inference script (script_mode.py), run in
+a worker process of its own.
 
 Requests are served on threads, so ``/ping`` keeps answering while long invocations run and the emulator can send
 ``MaxConcurrentInvocationsPerInstance`` requests at once.
@@ -30,12 +32,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Final, Literal, Self, get_args
 
-from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model
+from asyncinfer.model.artifact import LoadedModel, ModelLoadError, load_model_dir, materialize_model_dir
 from asyncinfer.model.container_http import ContainerHTTPServer, State
 from asyncinfer.model.framework_limits import FrameworkLimits
-from asyncinfer.model.inference import resolve_default_accept
+from asyncinfer.model.inference import InvocationResult, invoke, resolve_default_accept
+from asyncinfer.model.script_mode import ScriptLoadError, ScriptWorker, program_name
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,6 +50,9 @@ DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 MAX_CONTENT_LENGTH_CAP = 20 * 1024 * 1024
 #: How long an invocation that arrives while the model is still loading waits for it before answering 500.
 LOAD_WAIT_SECONDS = 120.0
+
+Container = Literal["xgboost", "script"]
+CONTAINERS: Final[tuple[str, ...]] = get_args(Container)
 
 
 class ModelServerError(Exception):
@@ -71,6 +77,7 @@ class ModelServer:
     ``default_accept`` defaults to env ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` or ``text/csv``.
     ``latency_seconds`` delays every successful invocation, to exercise timeouts and backlogs with a fast model.
     ``framework_limits``: the TorchServe/MMS request, response and timeout limits to enforce (framework_limits.py).
+    ``container``: which container the server stands in for (see the module docstring).
     """
 
     def __init__(
@@ -84,11 +91,16 @@ class ModelServer:
         max_content_length: int | None = None,
         framework_limits: FrameworkLimits | None = None,
         s3_client: S3Client | None = None,
+        container: Container = "xgboost",
     ) -> None:
         self.model_uri = os.fspath(model_uri)
         self.host = host
         self._requested_port = port
-        self.default_accept = resolve_default_accept(default_accept)
+        self.container: Container = container
+        # A script's output_fn decides which Accepts it serves; the XGBoost container's list is checked up front.
+        self.default_accept = (
+            resolve_default_accept(default_accept) if container == "xgboost" else (default_accept or "")
+        )
         self.latency_seconds = latency_seconds
         self.max_content_length = (
             max_content_length if max_content_length is not None else max_content_length_from_env()
@@ -98,6 +110,7 @@ class ModelServer:
         self._state: State = "not-loaded"
         self._load_error: str | None = None
         self._model: LoadedModel | None = None
+        self._worker: ScriptWorker | None = None
         self._load_done = threading.Event()
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -180,22 +193,33 @@ class ModelServer:
         self._workdir = workdir
         started = time.monotonic()
         try:
-            model = load_model(self.model_uri, workdir, s3_client=self._s3_client)
-        except ModelLoadError as exc:
+            model_dir = materialize_model_dir(self.model_uri, workdir, s3_client=self._s3_client)
+            described = self._load_script(model_dir) if self.container == "script" else self._load_booster(model_dir)
+        except (ModelLoadError, ScriptLoadError, TimeoutError) as exc:
             self._load_error = str(exc)
             self._state = "failed"
             logger.error("model load failed: %s", exc)
         else:
-            self._model = model
             self._state = "ready"
-            logger.info(
-                "model loaded from %s in %.2fs (%d feature(s))",
-                self.model_uri,
-                time.monotonic() - started,
-                model.num_features,
-            )
+            logger.info("model loaded from %s in %.2fs (%s)", self.model_uri, time.monotonic() - started, described)
         finally:
             self._load_done.set()
+
+    def _load_booster(self, model_dir: Path) -> str:
+        self._model = load_model_dir(model_dir)
+        return f"{self._model.num_features} feature(s)"
+
+    def _load_script(self, model_dir: Path) -> str:
+        limits = self.framework_limits
+        worker = ScriptWorker(
+            model_dir,
+            program=program_name(),
+            default_accept=self.default_accept or None,
+            response_timeout=limits.response_timeout_seconds if limits is not None else None,
+        )
+        worker.start()
+        self._worker = worker
+        return f"script mode, {worker.program} in a worker process"
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         """Block until the model is loaded; raise ``ModelLoadError`` if loading failed, ``TimeoutError`` if slow."""
@@ -211,6 +235,16 @@ class ModelServer:
         if not self._load_done.wait(LOAD_WAIT_SECONDS) or self._model is None:
             raise ModelLoadError(self._load_error or "the model has not been loaded")
         return self._model
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> InvocationResult:
+        """Answer one ``POST /invocations`` body (status, body and content type; the HTTP is container_http.py's)."""
+        if self.container == "xgboost":
+            return invoke(body, content_type, accept, self.get_model, default_accept=self.default_accept)
+        if not self._load_done.wait(LOAD_WAIT_SECONDS) or self._worker is None:
+            message = f"Unable to load model: {self._load_error or 'the model has not been loaded'}"
+            return InvocationResult(500, message.encode(), "text/plain; charset=utf-8")
+        reply = self._worker.invoke(body, content_type, accept)
+        return InvocationResult(reply.status, reply.body, reply.content_type)
 
     def simulate_latency(self) -> None:
         # An Event wait rather than sleep: stop() interrupts it. A framework server gives up at its timeout.
@@ -231,6 +265,8 @@ class ModelServer:
         for thread in (self._serve_thread, self._load_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
+        if self._worker is not None:
+            self._worker.stop()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -255,6 +291,7 @@ def start_model_server(
     latency_seconds: float = 0.0,
     framework_limits: FrameworkLimits | None = None,
     s3_client: S3Client | None = None,
+    container: Container = "xgboost",
 ) -> ModelServer:
     """Create and start a :class:`ModelServer` (by default on an ephemeral port, returning once the model is
     loaded). On a load failure the server is stopped and ``ModelLoadError`` raised; use ``wait=False`` to keep it
@@ -268,6 +305,7 @@ def start_model_server(
         latency_seconds=latency_seconds,
         framework_limits=framework_limits,
         s3_client=s3_client,
+        container=container,
     )
     try:
         server.start(wait=wait, timeout=timeout)
@@ -281,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m asyncinfer.model.server``: serve until SIGINT/SIGTERM. Exit 0, or 1 with a one-line error."""
     parser = argparse.ArgumentParser(
         prog="python -m asyncinfer.model.server",
-        description="Local stand-in for the SageMaker XGBoost 1.7-1 inference container.",
+        description="Local stand-in for the SageMaker XGBoost 1.7-1 container or a framework container's script mode.",
     )
     parser.add_argument("--model-uri", required=True, help="s3://bucket/key of model.tar.gz, or a local path")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -291,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")),
         help="port to bind; 0 picks a free one (default $SAGEMAKER_BIND_TO_PORT or 8080)",
     )
+    parser.add_argument("--container", choices=CONTAINERS, default="xgboost", help="container to stand in for")
     parser.add_argument("--default-accept", help="Accept used when a request has none (default text/csv)")
     parser.add_argument("--latency", type=float, default=0.0, help="extra seconds per successful invocation")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -304,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             default_accept=args.default_accept,
             latency_seconds=args.latency,
+            container=args.container,
         )
     except (ModelServerError, ModelLoadError, TimeoutError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
