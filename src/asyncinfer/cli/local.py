@@ -12,6 +12,7 @@ import click
 
 from asyncinfer.cli.app import FAULTS_HELP, STATE_DIR_ENV, errors, fault_plan, key_values, project_root, state_dir
 from asyncinfer.cli.display import console, stack_table
+from asyncinfer.cli.iam_report import show_report
 from asyncinfer.local import stack_process
 from asyncinfer.local.ports import DEFAULT_BASE_PORT, StackPorts
 from asyncinfer.local.stack import LocalConfig, RunningStack, StackError
@@ -111,6 +112,13 @@ def local() -> None:
     help="The model container stand-in: the XGBoost 1.7-1 container, or a framework container's script mode "
     "(code/inference.py). Default: chosen from the ContainerImage parameter.",
 )
+@click.option(
+    "--iam",
+    type=click.Choice(["enforce", "audit", "off"]),
+    default="enforce",
+    show_default=True,
+    help="IAM as AWS enforces it (enforce), decided and logged but never refused (audit), or not at all (off).",
+)
 def local_up(
     port: int,
     parameters: tuple[str, ...],
@@ -124,6 +132,7 @@ def local_up(
     fault_seed: int,
     function_timeout: int | None,
     model_server: str | None,
+    iam: str,
 ) -> None:
     """Start the local stack (foreground until Ctrl-C, or --detach)."""
     from asyncinfer.faults import stack_parameters
@@ -136,6 +145,7 @@ def local_up(
         config.parameters = stack_parameters(plan, config.parameters)
     config.function_timeout = function_timeout
     config.model_server = model_server
+    config.iam = iam
     with errors():
         stack_process.clear_stale_state(config.state_dir)
         if detach:
@@ -161,6 +171,7 @@ def local_up(
             with console.status("stopping…"):
                 running.stop()
             console.print("local stack stopped")
+            show_report(config.state_dir)
 
 
 @local.command("down")
@@ -169,3 +180,4 @@ def local_down() -> None:
     with errors():
         stack_process.stop(state_dir())
         console.print("local stack stopped")
+        show_report(state_dir())

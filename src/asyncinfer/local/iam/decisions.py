@@ -142,7 +142,7 @@ class GrantUse:
 @dataclass
 class RoleReport:
     role: str
-    used: list[dict[str, Any]]  # {"action", "resource", "count"}
+    used: list[dict[str, Any]]  # by action and deciding statement: requests, distinct resources, an example
     denied: list[dict[str, Any]]
     grants: list[GrantUse]
 
@@ -167,7 +167,16 @@ def least_privilege(
     reports = []
     for owner, policies in policies_by_owner.items():
         mine = [s for s in seen if s.principal.label == owner]
-        used = [{"action": s.check.action, "resource": s.check.resource, "count": s.count} for s in mine if s.allowed]
+        used: dict[tuple[str, str], dict[str, Any]] = {}
+        for s in mine:
+            if s.allowed:
+                row = used.setdefault(
+                    (s.check.action, ", ".join(s.deciding)),
+                    {"action": s.check.action, "statement": ", ".join(s.deciding), "requests": 0, "resources": 0,
+                     "example": s.check.resource},
+                )  # fmt: skip
+                row["requests"] += s.count
+                row["resources"] += 1
         denied = [
             {"action": s.check.action, "resource": s.check.resource, "count": s.count, "operation": s.operation}
             for s in mine
@@ -190,5 +199,5 @@ def least_privilege(
                         explanation=explanations.get(name),
                     )
                 )
-        reports.append(RoleReport(owner, sorted(used, key=lambda u: (u["action"], u["resource"])), denied, grants))
+        reports.append(RoleReport(owner, [used[k] for k in sorted(used)], denied, grants))
     return reports

@@ -21,6 +21,17 @@ EXPLANATIONS: dict[str, str] = {
         "destination); the soak and the mutation test exercise it"
         for p in _FUNCTIONS
     },
+    **{
+        f"{p}#Jobs": "dynamodb:GetItem: no handler reads a job with GetItem (conditional writes return the old item "
+        "with ReturnValuesOnConditionCheckFailure); kept because whether DynamoDB then also checks GetItem is "
+        "UNVERIFIED and removing it could break a deployed stack. dynamodb:PutItem (topic handlers): only for a "
+        "notification of a job this stack never claimed (someone invoked the endpoint directly)"
+        for p in _FUNCTIONS
+    },
+    f"{_INPUT}#ReadInputObjects": "s3:GetObject: only for an event without a version id (the input bucket is "
+    "versioned, so S3's events carry one; the submitter reads the exact version with s3:GetObjectVersion)",
+    f"{_EXECUTION}#WriteOutputsAndFailures": "s3:AbortMultipartUpload: only when a multipart upload of a large "
+    "output fails (outputs here are small enough for one PutObject)",
     f"{_INPUT}#TellMissingInputsApart": "used only when an input is gone before it is read (404, not 403)",
     f"{_INPUT}#StageLargeInputs": "used only for inputs over 128,000 bytes (copied to staging/)",
     f"{_EXECUTION}#ReadStagedInputs": "used only for inputs over 128,000 bytes (read from staging/)",
