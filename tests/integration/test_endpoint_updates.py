@@ -158,7 +158,7 @@ def _infer(running: RunningStack, payload: bytes, *, wait: bool = True) -> str:
     key = f"staging/{uuid.uuid4().hex}.csv"
     running.client("s3").put_object(Bucket=bucket, Key=key, Body=payload)
     answer = (
-        boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=running.config.region)
+        boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=running.config.region)
         .client("sagemaker-runtime", endpoint_url=running.sagemaker_runtime_url)
         .invoke_endpoint_async(
             EndpointName=running.stack.outputs["EndpointName"],

@@ -18,7 +18,7 @@ from asyncinfer.local.iam.grant_notes import EXPLANATIONS
 from asyncinfer.local.iam.identities import ADMIN_ACCESS_KEYS, RoleCredentials
 from asyncinfer.local.iam.policies import Policy
 from asyncinfer.local.iam.requests import caller_of, map_request
-from asyncinfer.local.iam.template_policies import IamSetup
+from asyncinfer.local.iam.template_policies import IamSetup, ResourcePolicySpec
 from asyncinfer.local.iam.wildcards import arn_matches
 
 Mode = Literal["enforce", "audit", "off"]
@@ -38,6 +38,16 @@ class Verdict:
 
 
 ALLOW = Verdict()
+
+
+def resource_policy_for(policies: Sequence[tuple[ResourcePolicySpec, Policy]], resource: str) -> Policy | None:
+    """The policy (or policies, merged) of the resource: a bucket's governs its objects too."""
+    found = [policy for spec, policy in policies if any(arn_matches(r, resource) for r in spec.resources)]
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    return Policy("+".join(p.name for p in found), tuple(s for p in found for s in p.statements))
 
 
 @dataclass(frozen=True)
@@ -139,14 +149,7 @@ class Authorizer:
         return decisions
 
     def _resource_policy(self, resource: str) -> Policy | None:
-        found = [
-            policy for spec, policy in self._resource_policies if any(arn_matches(r, resource) for r in spec.resources)
-        ]
-        if not found:
-            return None
-        if len(found) == 1:
-            return found[0]
-        return Policy("+".join(p.name for p in found), tuple(s for p in found for s in p.statements))
+        return resource_policy_for(self._resource_policies, resource)
 
     # --- report -----------------------------------------------------------------------------------------------
 

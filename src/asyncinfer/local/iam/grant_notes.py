@@ -29,7 +29,7 @@ EXPLANATIONS: dict[str, str] = {
         for p in _FUNCTIONS
     },
     f"{_INPUT}#ReadInputObjects": "s3:GetObject: only for an event without a version id (the input bucket is "
-    "versioned, so S3's events carry one; the submitter reads the exact version with s3:GetObjectVersion)",
+    "versioned, so S3's events carry one, and the submitter reads that exact version)",
     f"{_EXECUTION}#WriteOutputsAndFailures": "s3:AbortMultipartUpload: only when a multipart upload of a large "
     "output fails (outputs here are small enough for one PutObject)",
     f"{_INPUT}#TellMissingInputsApart": "used only when an input is gone before it is read (404, not 403)",
