@@ -59,7 +59,11 @@ def name_resource(resolver: Resolver, logical: str, resource: Mapping[str, JSONV
     elif kind == "AWS::Events::Rule":
         name = _explicit(resolver, props, "Name") or generated_name(stack, logical, 64)
         refs[logical] = name
-        attrs[(logical, "Arn")] = f"arn:aws:events:{region}:{ACCOUNT}:rule/{name}"
+        # A rule on a custom bus has the bus in its ARN (what aws:SourceArn carries when it delivers).
+        bus = resolver.resolve(props.get("EventBusName", "default"))
+        bus_name = str(bus).rsplit("/", 1)[-1] if bus else "default"
+        path = f"rule/{name}" if bus_name == "default" else f"rule/{bus_name}/{name}"
+        attrs[(logical, "Arn")] = f"arn:aws:events:{region}:{ACCOUNT}:{path}"
     elif kind.startswith("AWS::SageMaker::"):
         short = kind.rsplit("::", 1)[1]
         key = {"Model": "ModelName", "EndpointConfig": "EndpointConfigName", "Endpoint": "EndpointName"}.get(short)

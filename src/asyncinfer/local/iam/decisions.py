@@ -91,7 +91,7 @@ class DecisionLog:
                 principal, decision.check, operation, decision.allowed, deciding, matched, count
             )
             if self._stream is not None:
-                line = {
+                line: dict[str, object] = {
                     "principal": principal.arn,
                     "operation": operation,
                     "action": decision.check.action,
@@ -100,6 +100,8 @@ class DecisionLog:
                     "enforced": enforced,
                     "statement": list(deciding),
                 }
+                if principal.kind == "service":
+                    line["context"] = dict(decision.check.context)
                 if decision.unknown_keys:
                     line["unknown_condition_keys"] = list(decision.unknown_keys)
                 self._stream.write(json.dumps(line) + "\n")

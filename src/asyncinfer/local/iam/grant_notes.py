@@ -36,8 +36,8 @@ EXPLANATIONS: dict[str, str] = {
     f"{_INPUT}#StageLargeInputs": "used only for inputs over 128,000 bytes (copied to staging/)",
     f"{_EXECUTION}#ReadStagedInputs": "used only for inputs over 128,000 bytes (read from staging/)",
     f"{_EXECUTION}#ReadCustomModelArtifact": "used only when ModelDataUrl is outside the default artifact prefix",
-    f"{_EXECUTION}#ListOutputBucket": "S3 checks it only to answer 404 instead of 403 for a missing object; the "
-    "endpoint never reads a missing one in a normal run",
+    f"{_EXECUTION}#ListOutputBucket": "used only when the endpoint reads a staged input that is gone (S3 checks it "
+    "to answer 404 instead of 403)",
     f"{_EXECUTION}#EncryptNotificationsThroughSns": f"{NOT_EMULATED}: KMS (SNS encrypts with alias/aws/sns on AWS)",
     f"{_EXECUTION}#WriteEndpointLogs": f"{NOT_EMULATED}: CloudWatch Logs of the endpoint",
     f"{_EXECUTION}#PutEndpointMetrics": f"{NOT_EMULATED}: the instance metrics (/aws/sagemaker/Endpoints) the "
