@@ -156,6 +156,12 @@ def report(results: Section) -> str:
                 throughput.summary_rows(results["throughput"]),
             )
         )
+        iam_cost = results["throughput"].get("iam_cost")
+        if iam_cost:
+            parts.append(
+                f"IAM enforcement costs {iam_cost['share']:.1%} of the pipeline's throughput with IAM off "
+                f"(target <= {iam_cost['target']:.0%}: {'met' if iam_cost['meets_target'] else 'NOT met'})."
+            )
         parts.append(
             "### CPU per file, by process (ms)\n\n"
             + table(

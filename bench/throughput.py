@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 TARGET_RATIO = 0.5
+#: IAM enforcement (the default) may cost at most this share of the pipeline's throughput with IAM off (issue 11).
+IAM_COST_TARGET = 0.25
 
 
 class Arrivals:
@@ -129,8 +131,10 @@ def _latencies(values: list[float], scale: float = 1.0) -> dict[str, float]:
     return {name: round(percentile(values, q) * scale, 3) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
-def measure(files: int, paced_files: int, model_latency: float, log: Callable[[str], None]) -> Section:
-    """Direct, saturated and (when ``paced_files``) paced runs on one local stack."""
+def measure(
+    files: int, paced_files: int, model_latency: float, log: Callable[[str], None], iam: str = "enforce"
+) -> Section:
+    """Direct, saturated and (when ``paced_files``) paced runs on one local stack (IAM as ``iam`` says)."""
     ensure_paths()
     import boto3
     from botocore.config import Config
@@ -145,7 +149,7 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
     cpu_before = _cpu()
     with (
         tempfile.TemporaryDirectory(prefix="bench-stack-") as state,
-        local_stack(Path(state), model_latency_seconds=model_latency) as running,
+        local_stack(Path(state), model_latency_seconds=model_latency, iam=iam) as running,
     ):
         assert running.stack is not None
         stack = target.local(Path(state))
@@ -212,6 +216,7 @@ def measure(files: int, paced_files: int, model_latency: float, log: Callable[[s
         moto_total = running.moto.cpu_seconds()  # moto is a child too: taken out of the workers' figure below
     _, children_after = _cpu()
     result: Section = {
+        "iam": iam,
         "model_latency_s": model_latency,
         "files": files,
         "concurrency": concurrency,
@@ -248,16 +253,25 @@ def run(
     files: int, paced_files: int, model_bound_files: int, model_latency: float, log: Callable[[str], None]
 ) -> Section:
     runs = [measure(files, paced_files, 0.0, log)]
+    # The same files with IAM off: what enforcement costs the pipeline's throughput.
+    unenforced = measure(files, 0, 0.0, log, iam="off")
+    runs.append(unenforced)
     if model_bound_files:
         runs.append(measure(model_bound_files, 0, model_latency, log))
-    return {"target_ratio": TARGET_RATIO, "runs": runs}
+    enforced_rate = runs[0]["pipeline"]["files_per_second"]
+    cost = 1 - enforced_rate / unenforced["pipeline"]["files_per_second"]
+    return {
+        "target_ratio": TARGET_RATIO,
+        "runs": runs,
+        "iam_cost": {"share": round(cost, 4), "target": IAM_COST_TARGET, "meets_target": cost <= IAM_COST_TARGET},
+    }
 
 
 def summary_rows(section: Section) -> list[list[str]]:
     rows = []
     for result in section["runs"]:
         model = "demo model" if not result["model_latency_s"] else f"model + {result['model_latency_s']:g} s"
-        name = f"{result['files']} files, {model}"
+        name = f"{result['files']} files, {model}, IAM {result.get('iam', 'enforce')}"
         rows.append(
             [
                 name,
@@ -296,7 +310,7 @@ def cpu_rows(section: Section) -> list[list[str]]:
         cpu = result["cpu_ms_per_file"]
         rows.append(
             [
-                f"{result['files']} files, model + {result['model_latency_s']:g} s",
+                f"{result['files']} files, model + {result['model_latency_s']:g} s, IAM {result.get('iam', 'enforce')}",
                 *(f"{cpu.get(name, 0.0):.1f}" for name in ("stack_process", "moto_process", "lambda_workers")),
             ]
         )

@@ -28,8 +28,10 @@ def test_a_new_model_replaces_model_and_config_and_updates_the_endpoint(sam: Any
     assert plan.replaced == ["Model", "EndpointConfig"]
     assert plan.endpoint_updated == ["Endpoint"]
     assert plan.parameters["ModelDataUrl"] == NEW_URL
-    # The execution role's policy follows the URL on AWS; locally IAM is not emulated, and says so.
-    assert plan.not_applied == ["SageMakerExecutionPolicy"]
+    # The execution role's policy follows the URL (ReadCustomModelArtifact): updated in place, then enforced.
+    assert plan.policies_changed == ["SageMakerExecutionPolicy"]
+    assert plan.not_applied == []
+    assert plan.previous_parameters == current
 
 
 def test_a_config_only_change_keeps_the_model(sam: Any, current: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ from asyncinfer.cli.display import (
     summary_table,
     upload_items_showing_progress,
 )
+from asyncinfer.cli.iam_report import show_report
 from asyncinfer.cli.local import local_config, timed, with_local_options, with_time_options
 from asyncinfer.local.stack import LocalConfig, RunningStack, StackError
 
@@ -154,3 +155,4 @@ def demo(
         finally:
             with console.status("stopping the local stack…"):
                 running.stop()
+            show_report(config.state_dir)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from asyncinfer.cli.app import FAULTS_HELP, errors, fault_plan, project_root, state_dir
 from asyncinfer.cli.display import console, progress, soak_table
+from asyncinfer.cli.iam_report import show_report
 from asyncinfer.local.stack import read_state
 
 
@@ -77,6 +78,8 @@ def soak(
     path.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (console if console.is_terminal else Console(width=132)).print(soak_table(result))
     console.print(f"report: {path}")
+    if not running:
+        show_report(stack_state_dir)  # the IAM least-privilege report of the soak's own stack
     if not result.ok:
         for violation in result.violations:
             console.print(f"[red]violation[/]: {violation}")

@@ -53,6 +53,18 @@ EMULATED = (
 )
 # An alarm on any other metric is created and evaluated, but its metric never has data locally.
 UNPUBLISHED_ALARM = "AWS::CloudWatch::Alarm (its metric is not published locally)"
+# What the local stack's IAM (docs/iam.md) does not enforce.
+IAM_NOT_ENFORCED = "IAM (not enforced)"
+NOT_ENFORCED = (
+    "KMS key policies (and KMS)",
+    "SCPs, permissions boundaries, session policies",
+    "cross-account access",
+    "SigV4 signatures (the access key and its session token identify the caller)",
+    "ManagedPolicyArns (they grant nothing locally)",
+    "SNS retries and redrive after a refused function invocation (the delivery is logged as lost)",
+    "EventBridge retries before its dead-letter queue",
+    "condition keys the local stack does not compute (they fail closed)",
+)
 # Read by the local stack itself rather than created in moto.
 INTERPRETED = (
     "AWS::IAM::Role",
@@ -152,6 +164,7 @@ class Provisioner:
             elif kind == "AWS::CloudWatch::Alarm" and not published(resources[logical].get("Properties", {})):
                 not_emulated.setdefault(UNPUBLISHED_ALARM, []).append(logical)
         iam = iam_setup(resolver, resources, enabled, ACCOUNT, self._region)
+        not_emulated[IAM_NOT_ENFORCED] = list(NOT_ENFORCED)
         endpoints = [
             resolver.get_att(name, "EndpointName")
             for name in enabled

@@ -45,7 +45,7 @@ from asyncinfer.local.lambda_runtime import (
 from asyncinfer.local.moto_process import MotoProcess
 from asyncinfer.local.ports import StackPorts
 from asyncinfer.local.provision import LocalStack, Provisioner
-from asyncinfer.local.stack_iam import StackIam
+from asyncinfer.local.stack_iam import IamError, StackIam
 from asyncinfer.local.template import load_sam
 
 if TYPE_CHECKING:
@@ -182,8 +182,11 @@ class RunningStack:
         try:
             self._start_moto()
             self.stack = self._provision()
-            self._iam = StackIam(self.stack, cast("Mode", config.iam), self.aws_endpoint_url, config.state_dir)
-            self._iam.configure()
+            try:
+                self._iam = StackIam(self.stack, cast("Mode", config.iam), self.aws_endpoint_url, config.state_dir)
+                self._iam.configure()
+            except IamError as exc:
+                raise StackError(str(exc)) from None
             self._start_model()
             self._start_emulator()
             self._start_life()
@@ -475,7 +478,10 @@ class RunningStack:
         logs = self.config.state_dir / "logs"
         iam = self.iam
         gate = iam.delivery_gate()
-        iam.check_s3_notifications(gate)
+        try:
+            iam.check_s3_notifications(gate)
+        except IamError as exc:
+            raise StackError(str(exc)) from None
         self._runners = {
             name: FunctionRunner(
                 spec,

@@ -39,6 +39,8 @@ MODEL = "AWS::SageMaker::Model"
 ENDPOINT_CONFIG = "AWS::SageMaker::EndpointConfig"
 ENDPOINT = "AWS::SageMaker::Endpoint"
 APPLIED = (MODEL, ENDPOINT_CONFIG, ENDPOINT)
+# Updated in place, before the model (the Model depends on its execution role's policy), and enforced from then on.
+POLICIES_APPLIED = ("AWS::IAM::Policy", "AWS::IAM::Role")
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +58,13 @@ class UpdatePlan:
     parameters: dict[str, str]  # every parameter's value after the update
     replaced: list[str]  # logical ids of the Model / EndpointConfig to create anew
     endpoint_updated: list[str]  # logical ids of the endpoints to UpdateEndpoint
-    not_applied: list[str] = field(default_factory=list)  # changed, but not emulated here (IAM, alarms, …)
+    not_applied: list[str] = field(default_factory=list)  # changed, but not emulated here (alarms, …)
+    policies_changed: list[str] = field(default_factory=list)  # roles and policies whose documents change
+    previous_parameters: dict[str, str] = field(default_factory=dict)  # to put the policies back on a rollback
 
     @property
     def empty(self) -> bool:
-        return not self.replaced and not self.endpoint_updated
+        return not self.replaced and not self.endpoint_updated and not self.policies_changed
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,8 @@ def plan_update(
     changed = sorted(logical for logical in before.keys() | after.keys() if before.get(logical) != after.get(logical))
     kinds = {logical: (after.get(logical) or before[logical])[0] for logical in changed}
     emulated = set(EMULATED) | set(INTERPRETED)
-    refused = [f"{logical} ({kinds[logical]})" for logical in changed if kinds[logical] in emulated - set(APPLIED)]
+    applied = set(APPLIED) | set(POLICIES_APPLIED)
+    refused = [f"{logical} ({kinds[logical]})" for logical in changed if kinds[logical] in emulated - applied]
     added_or_removed = [
         logical
         for logical in changed
@@ -129,6 +134,8 @@ def plan_update(
         replaced=replaced + configs,
         endpoint_updated=endpoints,
         not_applied=[logical for logical in changed if kinds[logical] not in emulated],
+        policies_changed=[logical for logical in changed if kinds[logical] in POLICIES_APPLIED],
+        previous_parameters=parameter_values(sam, current),
     )
 
 
@@ -186,10 +193,43 @@ def apply_update(
     *,
     timeout: float = 300.0,
     poll: float = 0.25,
+    aws_endpoint_url: str | None = None,
 ) -> list[UpdateResult]:
-    """Create the replacements, UpdateEndpoint, wait for the endpoint, then delete what was replaced; on a failed
-    or refused endpoint update, delete the replacements and raise :class:`UpdateFailed`."""
+    """Update the changed policies (enforced by the local stack's IAM at ``aws_endpoint_url``), create the
+    replacements, UpdateEndpoint, wait for the endpoint, then delete what was replaced; on a failed or refused
+    endpoint update, delete the replacements, put the policies back and raise :class:`UpdateFailed`."""
     if plan.empty:
+        return []
+    if plan.policies_changed and aws_endpoint_url:
+        _apply_policies(sam, plan.parameters, clients, stack, region, aws_endpoint_url)
+    try:
+        return _apply_endpoint_updates(sam, plan, clients, stack, region, timeout, poll)
+    except BaseException:
+        if plan.policies_changed and aws_endpoint_url:
+            _apply_policies(sam, plan.previous_parameters, clients, stack, region, aws_endpoint_url)
+        raise
+
+
+def _apply_policies(
+    sam: Template, parameters: Mapping[str, str], clients: MotoClients, stack: str, region: str, url: str
+) -> None:
+    """The template's roles and resource policies under ``parameters``, enforced from now on."""
+    from asyncinfer.local.iam.client import replace_policies
+    from asyncinfer.local.iam.template_policies import iam_setup
+    from asyncinfer.local.physical_ids import ACCOUNT
+
+    resolver, resources, enabled = resolve_stack(sam, parameters, stack, region)
+    for logical in enabled:  # queue policies name their queues by URL, known to SQS
+        if resources[logical]["Type"] == "AWS::SQS::Queue":
+            name = str(resolver.attrs[(logical, "QueueName")])
+            resolver.refs[logical] = clients.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    replace_policies(url, iam_setup(resolver, resources, enabled, ACCOUNT, region))
+
+
+def _apply_endpoint_updates(
+    sam: Template, plan: UpdatePlan, clients: MotoClients, stack: str, region: str, timeout: float, poll: float
+) -> list[UpdateResult]:
+    if not plan.endpoint_updated:
         return []
     sagemaker = clients.sagemaker
     resolver, resources, _enabled = resolve_stack(sam, plan.parameters, stack, region)
@@ -359,7 +399,8 @@ def update_running_stack(
     plan = plan_update(sam, stack, region, state["parameters"], overrides)
     if dry_run:
         return plan, []
-    results = apply_update(sam, plan, clients, stack, region, timeout=timeout)
+    url = str(state["aws_endpoint_url"])
+    results = apply_update(sam, plan, clients, stack, region, timeout=timeout, aws_endpoint_url=url)
     update_state(state_dir, parameters=plan.parameters)
     return plan, results
 

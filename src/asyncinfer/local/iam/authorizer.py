@@ -59,16 +59,22 @@ class _Identity:
 
 class Authorizer:
     def __init__(self, setup: IamSetup, credentials: Iterable[RoleCredentials], mode: Mode, log: DecisionLog) -> None:
-        self.setup, self.mode, self.log = setup, mode, log
-        self._identities = {
+        self.mode, self.log = mode, log
+        self._credentials = list(credentials)
+        self.replace_policies(setup)
+
+    def replace_policies(self, setup: IamSetup) -> None:
+        """Decide from now on with ``setup``'s policies (a stack update changed them), same identities and log."""
+        identities = {
             c.access_key_id: _Identity(
                 Principal.role_session(setup.account, c.role_name, c.session_name),
                 c.session_token,
                 tuple(setup.identity_policies(c.role_arn)),
             )
-            for c in credentials
+            for c in self._credentials
         }
-        self._resource_policies = setup.resource_policy_documents()
+        resource_policies = setup.resource_policy_documents()
+        self.setup, self._identities, self._resource_policies = setup, identities, resource_policies
 
     # --- requests signed by a caller --------------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ def configure(
     return answer
 
 
+def replace_policies(aws_endpoint_url: str, setup: IamSetup) -> None:
+    """The running stack's policies after an update (same identities, same decision log)."""
+    _call(aws_endpoint_url, control.POLICIES, {"setup": setup.to_json()})
+
+
 def authorize_request(
     aws_endpoint_url: str, method: str, path: str, query: str, headers: Mapping[str, str]
 ) -> tuple[int, list[tuple[str, str]], bytes] | None:

@@ -22,7 +22,8 @@ AUTHORIZE_REQUEST = PREFIX + "authorize-request"
 AUTHORIZE_SERVICE = PREFIX + "authorize-service"
 REPORT = PREFIX + "report"
 DECISIONS = PREFIX + "decisions"
-PATHS = frozenset({CONFIGURE, AUTHORIZE_REQUEST, AUTHORIZE_SERVICE, REPORT, DECISIONS})
+POLICIES = PREFIX + "policies"
+PATHS = frozenset({CONFIGURE, AUTHORIZE_REQUEST, AUTHORIZE_SERVICE, REPORT, DECISIONS, POLICIES})
 
 
 class ControlError(ValueError):
@@ -64,6 +65,9 @@ class IamControl:
                     if not d.allowed
                 ],
             }
+        if path == POLICIES:
+            authorizer.replace_policies(IamSetup.from_json(payload["setup"]))
+            return {"roles": len(authorizer.setup.roles)}
         if path == REPORT:
             return authorizer.report()
         if path == DECISIONS:
