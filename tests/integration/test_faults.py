@@ -1,5 +1,5 @@
 """Fault injection for the local stack: each fault strikes, the pieces behave as documented, and the soak's audit
-reads dead letters and reasons right. The 300-file soak with every fault at once is tests/integration/test_soak.py.
+reads dead letters and reasons right. The 150-file soak with every fault at once is tests/integration/test_soak.py.
 """
 
 from __future__ import annotations
