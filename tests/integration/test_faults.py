@@ -408,7 +408,7 @@ FOCUSED_SEED = 30
 
 
 @pytest.mark.slow
-def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path) -> None:
     """Every fault but the long endpoint outage, at high rates, on a stack started with ``local up --faults``, and
     the soak command run against it (``--running``): table, JSON report, exit status.
 
@@ -418,11 +418,9 @@ def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path, monke
     from click.testing import CliRunner
 
     from asyncinfer.cli import main
-    from asyncinfer.cli.display import console
 
+    # COLUMNS, not a set console width: the console reads it at each use, and a width set stays set for later tests.
     env = {**os.environ, "ASYNCINFER_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "160"}
-    monkeypatch.setenv("ASYNCINFER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(console, "width", 160)
 
     def start(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -430,7 +428,7 @@ def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path, monke
         )
 
     def run(*args: str) -> Any:
-        return CliRunner(mix_stderr=False).invoke(main, list(args))
+        return CliRunner(mix_stderr=False).invoke(main, list(args), env=env)
 
     started = start(
         "local", "up", "--detach", "--port", str(free_port_block()), "--faults", FOCUSED, "--fault-seed",
