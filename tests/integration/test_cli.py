@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from asyncinfer.cli import main
 from asyncinfer.model import demo
 from tests.support import free_port, free_port_block
 
@@ -21,6 +23,14 @@ ASYNCINFER = [sys.executable, "-m", "asyncinfer.cli"]
 
 def run(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ASYNCINFER, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def run_here(*args: str, env: dict[str, str]) -> Result:
+    """The command in this process (CliRunner), in the same environment as :func:`run` (the state folder, no AWS_*
+    variables): for commands whose output a test reads, where a new process would add ~4 s of importing and prove
+    nothing more (the process itself, its exit status and one-line errors, are what the :func:`run` tests prove)."""
+    unset: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    return CliRunner(mix_stderr=False).invoke(main, list(args), env={**unset, **env})
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
@@ -77,7 +87,7 @@ def detached(env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        run("local", "down", env=env)
+        assert run_here("local", "down", env=env).exit_code == 0
 
 
 def test_detached_stack_writes_its_state(detached: dict[str, str]) -> None:
@@ -100,15 +110,16 @@ def test_submit_watch_and_jobs(detached: dict[str, str], tmp_path: Path) -> None
     watched = run("watch", "--expect", "2", "--timeout", "60", env=detached)
     assert watched.returncode == 0, watched.stderr
     assert "completed" in watched.stdout and "1" in watched.stdout
-    listed = run("jobs", "--json", env=detached)
+    listed = run_here("jobs", "--json", env=detached)
+    assert listed.exit_code == 0, listed.stderr
     jobs = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(job["status"] for job in jobs) == ["COMPLETED", "FAILED"]
     assert {job["inputLocation"].rsplit("/", 1)[1] for job in jobs} == {"one row.csv", "bad.csv"}
-    failed = run("jobs", "--status", "FAILED", "--json", env=detached)
+    failed = run_here("jobs", "--status", "FAILED", "--json", env=detached)
     assert [json.loads(line)["status"] for line in failed.stdout.splitlines()] == ["FAILED"]
     # The endpoint's view, from the AWS APIs only (its text is unit-tested): the template's first instance and
     # the jobs by status.
-    status = json.loads(run("status", "--json", env=detached).stdout)
+    status = json.loads(run_here("status", "--json", env=detached).stdout)
     assert (status["status"], status["current_instances"], status["min_instances"]) == ("InService", 1, 0)
     assert status["jobs"] == {"COMPLETED": 1, "FAILED": 1}
 

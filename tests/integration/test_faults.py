@@ -1,5 +1,5 @@
 """Fault injection for the local stack: each fault strikes, the pieces behave as documented, and the soak's audit
-reads dead letters and reasons right. The 300-file soak with every fault at once is tests/integration/test_soak.py.
+reads dead letters and reasons right. The 150-file soak with every fault at once is tests/integration/test_soak.py.
 """
 
 from __future__ import annotations
@@ -410,15 +410,27 @@ FOCUSED_SEED = 30
 @pytest.mark.slow
 def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path) -> None:
     """Every fault but the long endpoint outage, at high rates, on a stack started with ``local up --faults``, and
-    the soak command run against it (``--running``): table, JSON report, exit status."""
+    the soak command run against it (``--running``): table, JSON report, exit status.
+
+    The stack is a process of its own, started as a user starts it; ``soak --running`` and ``local down`` run in this
+    process (CliRunner, same state folder), which has them imported already: a new process would spend ~4 s of the
+    test importing (the commands' one-line errors in a process of their own are test_bad_fault_names_... above)."""
+    from click.testing import CliRunner
+
+    from asyncinfer.cli import main
+
+    # COLUMNS, not a set console width: the console reads it at each use, and a width set stays set for later tests.
     env = {**os.environ, "ASYNCINFER_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "160"}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def start(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*ASYNCINFER, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False
         )
 
-    started = run(
+    def run(*args: str) -> Any:
+        return CliRunner(mix_stderr=False).invoke(main, list(args), env=env)
+
+    started = start(
         "local", "up", "--detach", "--port", str(free_port_block()), "--faults", FOCUSED, "--fault-seed",
         str(FOCUSED_SEED), "--function-timeout", "5",
     )  # fmt: skip
@@ -430,7 +442,7 @@ def test_each_fault_strikes_on_a_stack_started_with_faults(tmp_path: Path) -> No
         done = run("soak", "--running", "--files", "40", "--report", str(report))
     finally:
         run("local", "down")
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert done.exit_code == 0, done.stdout[-4000:] + done.stderr[-4000:] + repr(done.exception)
     assert "promise kept" in done.stdout and "duplicates" in done.stdout
     result = json.loads(report.read_text(encoding="utf-8"))
     assert result["ok"] and result["lost"] == 0 and result["duplicates"] == 0

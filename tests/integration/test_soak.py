@@ -1,9 +1,13 @@
-"""The pipeline's promise under every fault at once: 300 files through the local stack, then the soak's audit.
+"""The pipeline's promise under every fault at once: 150 files through the local stack, then the soak's audit.
 
-Same code as ``asyncinfer soak --files 300 --faults all --seed 3573`` (the CLI only adds the table). Seed 3573 is
-one whose draws make every fault of the catalogue strike within 300 files (the rarer ones, an endpoint outage or a
-TTL expiry, strike about once per 300-1000 files otherwise), so that this test exercises every path; the draws are
-per fault and in sequence, so the same faults strike whatever the thread timing (which file they hit may differ).
+Same code as ``asyncinfer soak --files 150 --faults all --seed 1060959`` (the CLI only adds the table), at the
+catalogue's default rates. Seed 1060959 is one whose draws make every fault of the catalogue strike within 150 files
+(the rarer ones, an endpoint outage or a TTL expiry, strike about once per 300-2000 files otherwise), so that this
+test exercises every path; the draws are per fault and in sequence, so the same faults strike whatever the thread
+timing (which file they hit may differ). Each fault's first hit is within the first 30% of its expected
+opportunities, and the one endpoint outage (30-45 s, the bulk of the wall time) is drawn about half way through,
+with files in flight on both sides of it. (It was 300 files with seed 3573: the same proof, twice the files; the
+seed search is described in docs/reliability.md.)
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from asyncinfer import soak
 from asyncinfer.faults import CATALOGUE, FaultPlan
 from tests.support import ROOT
 
-SEED = 3573
-FILES = 300
+SEED = 1060959
+FILES = 150
 
 
 @pytest.mark.slow
-def test_300_files_with_every_fault_on_each_end_once(tmp_path: Path) -> None:
+def test_150_files_with_every_fault_on_each_end_once(tmp_path: Path) -> None:
     settings = soak.SoakSettings(files=FILES, faults=FaultPlan.parse("all", SEED), seed=SEED)
     result = soak.run(settings, root=ROOT, state_dir=tmp_path)
     (tmp_path / soak.REPORT_FILE).write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False))

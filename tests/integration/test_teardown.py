@@ -268,19 +268,33 @@ def test_locally_purge_empties_and_deletes_the_data_then_stops_the_stack(local_s
 @pytest.mark.slow
 def test_a_real_local_stack_is_purged_and_stopped(tmp_path: Path) -> None:
     """`asyncinfer local up --detach`, files with old versions and delete markers, then `delete`: refused without
-    --purge, and with it the buckets and the table are gone and the stack is down."""
+    --purge, and with it the buckets and the table are gone and the stack is down.
+
+    The stack is a process of its own, started as a user starts it; `delete` and `local down` run in this process
+    (CliRunner, the environment the same: the state folder, no AWS_* variables), which has the command imported
+    already: a new process would spend most of its time importing it (the one-line errors of a new process are
+    tests/integration/test_cli.py's)."""
     import os
 
     from tests.support import free_port_block
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env = {**clean, "ASYNCINFER_STATE_DIR": str(tmp_path), "COLUMNS": "250", "AWS_EC2_METADATA_DISABLED": "true"}
+    in_process: dict[str, str | None] = {
+        **{k: None for k in os.environ if k.startswith("AWS_")},
+        "ASYNCINFER_STATE_DIR": str(tmp_path),
+        "COLUMNS": "250",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def start(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "asyncinfer.cli", *args]
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, check=False)
 
-    started = run("local", "up", "--detach", "--port", str(free_port_block()))
+    def run(*args: str) -> Result:
+        return CliRunner(mix_stderr=False).invoke(main, list(args), env=in_process)
+
+    started = start("local", "up", "--detach", "--port", str(free_port_block()))
     assert started.returncode == 0, started.stderr + started.stdout
     try:
         state = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
@@ -294,15 +308,16 @@ def test_a_real_local_stack_is_purged_and_stopped(tmp_path: Path) -> None:
         fill(s3, dynamodb, buckets, table)
 
         refused = run("delete", "--yes")
-        assert refused.returncode == 1 and "keeps everything in the memory of its moto process" in refused.stderr
+        assert refused.exit_code == 1 and "keeps everything in the memory of its moto process" in refused.stderr
         assert s3.head_bucket(Bucket=buckets[0])
 
         purged = run("delete", "--purge", "--yes")
-        assert purged.returncode == 0, purged.stderr + purged.stdout
+        assert purged.exit_code == 0, purged.stderr + purged.stdout
         assert "stack asyncinfer-local deleted" in purged.stdout
         for name in (*buckets, table):
             assert name in purged.stdout
         assert not (tmp_path / STATE_FILE).exists()
         assert "no local stack is up" in run("local", "down").stderr
     finally:
-        run("local", "down")
+        if (tmp_path / STATE_FILE).exists():
+            start("local", "down")
