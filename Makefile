@@ -21,11 +21,13 @@ export AWS_DEFAULT_REGION ?= us-east-1
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on these machines) every new process (the stack, moto,
+# each Lambda worker, each CLI call in the tests) would otherwise compile boto3, botocore and moto from source.
 $(BIN)/.stamp: requirements/dev.txt pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
-	$(UV) pip install -q --python $(BIN)/python -r requirements/dev.txt
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -r requirements/dev.txt
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
-from cfnlint.decode import cfn_yaml
-
 #: A part of a template as JSON (a string, number, list, object...): an intrinsic function may stand anywhere,
 #: so a fragment's shape is known only once it is resolved.
 JSONValue: TypeAlias = Any
@@ -40,6 +38,8 @@ def _plain(node: JSONValue) -> JSONValue:
 
 
 def load_sam(path: Path) -> Template:
+    from cfnlint.decode import cfn_yaml  # here, not at the top: it imports sympy (~3.7 s), which most commands skip
+
     loaded: Template = _plain(cfn_yaml.load(str(path)))
     return loaded
 
