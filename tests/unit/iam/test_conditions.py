@@ -86,8 +86,22 @@ def test_numeric_and_date_operators_compare_the_request_with_the_policy(
 
 def test_a_key_the_local_stack_never_computes_is_unknown_not_false() -> None:
     block = {"StringEquals": {"kms:viaservice": ("sns.us-east-1.amazonaws.com",)}}
-    outcome, keys = evaluate_conditions(block, {})
+    outcome, keys = evaluate_conditions(block, {}, "kms")
     assert outcome is Outcome.UNKNOWN
     assert keys == ("kms:viaservice",)
     # …but a known global key that this request lacks is simply absent
-    assert evaluate_conditions({"StringEquals": {"aws:sourcearn": ("a",)}}, {}) == (Outcome.FALSE, ())
+    assert evaluate_conditions({"StringEquals": {"aws:sourcearn": ("a",)}}, {}, "s3") == (Outcome.FALSE, ())
+    # …as is another service's key: kms:ViaService is never in an S3 request (IfExists holds, as on AWS)
+    assert evaluate_conditions({"StringEqualsIfExists": {"kms:viaservice": ("x",)}}, {}, "s3")[0] is Outcome.TRUE
+    # …while a global key the local stack does not compute stays undecidable
+    assert evaluate_conditions({"StringEquals": {"aws:sourcevpce": ("v",)}}, {}, "s3")[0] is Outcome.UNKNOWN
+
+
+def test_a_false_condition_decides_the_block_even_next_to_an_undecidable_one() -> None:
+    # AWS ANDs conditions: TLS in use makes this DenyInsecureTransport-style block false, whatever aws:SourceVpce is.
+    block = {
+        "Bool": {"aws:securetransport": ("false",)},
+        "StringNotEquals": {"aws:sourcevpce": ("vpce-1",)},
+    }
+    assert evaluate_conditions(block, {"aws:securetransport": "true"}, "s3") == (Outcome.FALSE, ())
+    assert evaluate_conditions(block, {"aws:securetransport": "false"}, "s3")[0] is Outcome.UNKNOWN

@@ -180,3 +180,39 @@ def test_removing_one_action_narrows_the_statement() -> None:
 def test_documents_iam_would_refuse_are_refused(document: dict[str, object]) -> None:
     with pytest.raises(PolicyError):
         parse_policy("R/p", document)
+
+
+def test_aws_resource_account_is_the_resources_account() -> None:
+    perimeter = parse_policy(
+        "R/perimeter",
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"},
+                {
+                    "Effect": "Deny",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"StringNotEquals": {"aws:ResourceAccount": ACCOUNT}},
+                },
+            ]
+        },
+    )
+    assert evaluate(ROLE, Check("sqs:SendMessage", QUEUE), [perimeter], None, "r").allowed
+    elsewhere = Check("sqs:SendMessage", QUEUE.replace(ACCOUNT, "999999999999"))
+    assert evaluate(ROLE, elsewhere, [perimeter], None, "r").explicit
+    # S3 ARNs name no account: the bucket owner's (s3:ResourceAccount) is the resource's account
+    s3 = Check("sqs:SendMessage", "arn:aws:s3:::b/k", {"s3:ResourceAccount": "999999999999"})
+    assert evaluate(ROLE, s3, [perimeter], None, "r").explicit
+
+
+def test_not_principal_exempts_a_session_only_when_it_is_named() -> None:
+    def deny_all_but(*names: str) -> Policy:
+        statement = {"Effect": "Deny", "NotPrincipal": {"AWS": list(names)}, "Action": "s3:*", "Resource": "*"}
+        return parse_policy("BucketPolicy", {"Statement": [statement]}, resource_policy=True)
+
+    allow = parse_policy("R/p", {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    get = Check("s3:GetObject", "arn:aws:s3:::b/k")
+    assert ROLE.role_arn is not None
+    assert evaluate(ROLE, get, [allow], deny_all_but(ROLE.arn, ROLE.role_arn), "r").allowed
+    assert evaluate(ROLE, get, [allow], deny_all_but(ROLE.role_arn), "r").explicit
+    assert evaluate(ROLE, get, [allow], deny_all_but(ACCOUNT), "r").explicit

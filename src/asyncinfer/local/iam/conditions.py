@@ -32,7 +32,6 @@ KNOWN_KEYS = frozenset(
         "aws:userid",
         "aws:sourcearn",
         "aws:sourceaccount",
-        "aws:sourceowner",
         "aws:currenttime",
         "aws:epochtime",
         "aws:requestedregion",
@@ -184,20 +183,27 @@ def _key_outcome(operator: str, key: str, policy_values: tuple[str, ...], contex
     return any(one(value) for value in request)
 
 
+def _absent_by_service(key: str, service: str) -> bool:
+    """A service's own condition keys are only ever in that service's requests (``kms:ViaService`` is never in an
+    S3 request): for any other service the key is simply absent, as on AWS."""
+    prefix = key.split(":", 1)[0]
+    return prefix not in ("aws", service)
+
+
 def evaluate_conditions(
-    block: Mapping[str, Mapping[str, tuple[str, ...]]], context: Mapping[str, ContextValue]
+    block: Mapping[str, Mapping[str, tuple[str, ...]]], context: Mapping[str, ContextValue], service: str = ""
 ) -> tuple[Outcome, tuple[str, ...]]:
-    """The block's outcome against ``context`` (keys lower-cased), and the keys it could not decide (if UNKNOWN)."""
-    unknown = tuple(
-        key
-        for keys in block.values()
-        for key in keys
-        if key not in context and key not in KNOWN_KEYS and not key.startswith("aws:requesttag/")
-    )
-    if unknown:
-        return UNKNOWN, unknown
+    """The block's outcome against ``context`` (keys lower-cased) for a request to ``service`` (the action's prefix),
+    and the keys it could not decide. Conditions AND together, so a condition that is false makes the block false
+    even when another one cannot be decided; UNKNOWN only when every decidable condition holds."""
+    unknown: list[str] = []
     for operator, keys in block.items():
         for key, policy_values in keys.items():
+            if key not in context and key not in KNOWN_KEYS and not _absent_by_service(key, service):
+                unknown.append(key)
+                continue
             if not _key_outcome(operator, key, policy_values, context):
                 return Outcome.FALSE, ()
+    if unknown:
+        return UNKNOWN, tuple(unknown)
     return Outcome.TRUE, ()

@@ -87,6 +87,9 @@ def request_context(
         "aws:requestedregion": region,
         "aws:principalisawsservice": "true" if principal.kind == "service" else "false",
     }
+    owner = resource_account(check, principal.account)
+    if owner:
+        context["aws:resourceaccount"] = owner
     if principal.kind == "role":
         assert principal.role_arn is not None
         session = principal.arn.rsplit("/", 1)[-1]
@@ -105,6 +108,17 @@ def request_context(
     return context
 
 
+def resource_account(check: Check, default: str) -> str | None:
+    """The account that owns the resource: the ARN's, or (S3, whose ARNs name none) s3:ResourceAccount's."""
+    if check.resource == "*":
+        return None
+    parts = check.resource.split(":", 5)
+    if len(parts) == 6 and parts[4]:
+        return parts[4]
+    owner = check.context.get("s3:ResourceAccount", default)
+    return owner if isinstance(owner, str) else default
+
+
 def _principal_matches(principals: Principals, principal: Principal, delegating_ok: bool) -> bool:
     for kind, ids in principals.items():
         if kind == "*" or (kind == "AWS" and "*" in ids):
@@ -119,12 +133,25 @@ def _principal_matches(principals: Principals, principal: Principal, delegating_
     return False
 
 
+def _exactly_named(principals: Principals, principal: Principal) -> bool:
+    """Whether a NotPrincipal exempts ``principal``: a role's session only when its session ARN is listed (naming
+    the role or the account does not exempt its sessions: the stricter reading of the IAM guide's NotPrincipal)."""
+    for kind, ids in principals.items():
+        if kind == "*":
+            return True
+        if kind == "Service" and principal.kind == "service" and principal.arn in ids:
+            return True
+        if kind == "AWS" and principal.arn in ids:
+            return True
+    return False
+
+
 def _applies_to(statement: Statement, principal: Principal, allow: bool) -> bool:
     """Whether a resource-policy statement names ``principal`` (an account principal only counts for a Deny)."""
     if statement.principals is not None:
         return _principal_matches(statement.principals, principal, delegating_ok=not allow)
     if statement.not_principals is not None:
-        return not _principal_matches(statement.not_principals, principal, delegating_ok=True)
+        return not _exactly_named(statement.not_principals, principal)
     return False
 
 
@@ -149,7 +176,7 @@ def evaluate(
         is_allow = statement.effect == "Allow"
         if in_resource and not _applies_to(statement, principal, is_allow):
             continue
-        outcome, keys = evaluate_conditions(statement.conditions, context)
+        outcome, keys = evaluate_conditions(statement.conditions, context, check.action.split(":", 1)[0].lower())
         unknown += keys
         if not is_allow and outcome in (Outcome.TRUE, UNKNOWN):
             return Decision(
