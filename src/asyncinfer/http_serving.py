@@ -12,6 +12,7 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, Protocol
 
@@ -128,3 +129,27 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         logging.getLogger(type(self).__module__).debug("%s %s", self.address_string(), format % args)
+
+
+#: An HTTP answer: status, headers, body.
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+
+class RequestGate(Protocol):
+    """Decides whether a server serves a request (the local stack's IAM)."""
+
+    def refusal(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> Response | None:
+        """None to serve the request; else the answer (status, headers, body) that refuses it."""
+        ...
+
+
+def send_response(handler: BaseHTTPRequestHandler, response: Response) -> None:
+    """Answer with ``response`` (its Content-Length set from its body)."""
+    status, headers, body = response
+    handler.send_response(status)
+    for name, value in headers:
+        if name.lower() != "content-length":
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
-from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
+from asyncinfer.http_serving import (
+    BodyTooLarge,
+    KeepAliveHandler,
+    LoopbackServer,
+    MalformedBody,
+    RequestGate,
+    send_response,
+)
 from asyncinfer.local.lambda_environment import Payload
 from asyncinfer.local.lambda_runtime import AsyncInvoker, FunctionRunner
 
@@ -26,7 +33,15 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload l
 
 
 class LambdaApi:
-    def __init__(self, runners: Mapping[str, FunctionRunner], invoker: AsyncInvoker, host: str, port: int) -> None:
+    def __init__(
+        self,
+        runners: Mapping[str, FunctionRunner],
+        invoker: AsyncInvoker,
+        host: str,
+        port: int,
+        gate: RequestGate | None = None,
+    ) -> None:
+        self._gate = gate  # IAM: the caller needs lambda:InvokeFunction on the function
         self._by_name = {runner.spec.name: logical for logical, runner in runners.items()}
         self._runners = runners
         self._invoker = invoker
@@ -84,6 +99,13 @@ class LambdaApi:
                 {"x-amzn-ErrorType": "RequestTooLargeException" if too_large else "InvalidRequestContentException"},
             )
             return
+        if self._gate is not None:
+            path, _, query = request.path.partition("?")
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            refusal = self._gate.refusal(request.command, path, query, headers)
+            if refusal is not None:
+                send_response(request, refusal)
+                return
         if logical is None:
             self._reply(
                 request,

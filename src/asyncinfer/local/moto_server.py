@@ -149,6 +149,8 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         try:
             if path == STATS_PATH:
                 self._answer_json(server.costs.snapshot())
+            elif own and not self._may_control(environ):
+                self._answer_json({"Error": "the local stack's private paths are not for a role's credentials"}, 403)
             elif path == moto_patches.ENDPOINT_UPDATE_PATH:
                 self._finish_endpoint_update(environ)
             elif path in iam_control.PATHS:
@@ -174,6 +176,21 @@ class KeepAliveMotoHandler(MotoRequestHandler):
                 head = received.head if isinstance(received, BoundedBody) else b""
                 server.costs.add(operation_of(environ, head), time.thread_time() - started)
 
+    def _may_control(self, environ: WSGIEnvironment) -> bool:
+        server = self.server
+        assert isinstance(server, MotoServer)
+        authorizer = server.iam.authorizer
+        return authorizer is None or authorizer.may_control(self._http_request(environ))
+
+    def _http_request(self, environ: WSGIEnvironment) -> HttpRequest:
+        headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = str(environ[key])
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
+        path, _, query = raw.partition("?")
+        return HttpRequest(str(environ["REQUEST_METHOD"]), path, query, headers)
+
     def _authorize(self, environ: WSGIEnvironment) -> Verdict:
         """IAM's verdict on the request (reads the body first when the mapping needs it, and puts it back)."""
         server = self.server
@@ -181,18 +198,12 @@ class KeepAliveMotoHandler(MotoRequestHandler):
         authorizer = server.iam.authorizer
         if authorizer is None or authorizer.mode == "off":
             return Verdict()
-        headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
-        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(key):
-                headers[key.replace("_", "-").lower()] = str(environ[key])
-        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
-        path, _, query = raw.partition("?")
-        request = HttpRequest(str(environ["REQUEST_METHOD"]), path, query, headers)
+        request = self._http_request(environ)
         caller = caller_of(request)
         if caller is not None and needs_body(request, caller.service):
             body = environ["wsgi.input"].read()
             environ["wsgi.input"] = io.BytesIO(body)
-            request = HttpRequest(request.method, path, query, headers, body)
+            request = HttpRequest(request.method, request.path, request.query, request.headers, body)
         return authorizer.authorize_http(request)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:

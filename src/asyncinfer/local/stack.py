@@ -408,7 +408,7 @@ class RunningStack:
             port=self.config.ports.sagemaker,
             session=session(self.config.region),
             data_session=self.iam.execution_session(self.config.region),
-            gate=self.iam.request_gate(),
+            gate=self.iam.request_gate("sagemaker"),
         )
         self._emulator = emulator
         if self.faults is not None:
@@ -507,7 +507,9 @@ class RunningStack:
             poller.start()
         from asyncinfer.local.lambda_api import LambdaApi
 
-        self._lambda_api = LambdaApi(self._runners, self._invoker, self.config.host, self.config.ports.lambda_api)
+        self._lambda_api = LambdaApi(
+            self._runners, self._invoker, self.config.host, self.config.ports.lambda_api, iam.request_gate("lambda")
+        )
         self.lambda_url = self._lambda_api.start()
 
     @property

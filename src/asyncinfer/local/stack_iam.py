@@ -9,6 +9,7 @@ artifacts, outputs, failures and notifications; provisioning, the CLI and the te
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,15 @@ DECISIONS_FILE = "iam-decisions.jsonl"
 EXECUTION_SESSION = "SageMaker"
 
 
+def model_bucket_accounts(parameters: Mapping[str, str]) -> dict[str, str]:
+    """The model artifact's bucket belongs to ModelBucketAccount when the template says so: locally every bucket is
+    in the stack's account, so the authorizer takes that account as the bucket's owner (s3:ResourceAccount)."""
+    account, url = parameters.get("ModelBucketAccount", ""), parameters.get("ModelDataUrl", "")
+    if not account or not url.startswith("s3://"):
+        return {}
+    return {url[len("s3://") :].split("/", 1)[0]: account}
+
+
 class IamError(RuntimeError):
     """The template's IAM refuses something AWS would refuse at deploy time; the message says what."""
 
@@ -40,6 +50,7 @@ class StackIam:
             raise IamError(f"--iam must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
         self.setup = IamSetup.from_json(stack.iam)
+        self.setup.bucket_accounts = model_bucket_accounts(stack.parameters)
         self._stack = stack
         self._url = aws_endpoint_url
         self._state_dir = state_dir
@@ -103,8 +114,9 @@ class StackIam:
         arns = {logical: spec.arn for logical, spec in self._stack.functions.items()}
         return IamDeliveryGate(self._url, arns, self._stack.account)
 
-    def request_gate(self) -> IamRequestGate | None:
-        return IamRequestGate(self._url) if self.mode != "off" else None
+    def request_gate(self, service: str) -> IamRequestGate | None:
+        """The gate of the endpoint emulator (``sagemaker``) or the Lambda Invoke API (``lambda``)."""
+        return IamRequestGate(self._url, service) if self.mode != "off" else None
 
     def state(self) -> dict[str, Any]:
         """For local.json: the mode, and how to act as each identity."""

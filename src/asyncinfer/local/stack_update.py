@@ -217,13 +217,16 @@ def _apply_policies(
     from asyncinfer.local.iam.client import replace_policies
     from asyncinfer.local.iam.template_policies import iam_setup
     from asyncinfer.local.physical_ids import ACCOUNT
+    from asyncinfer.local.stack_iam import model_bucket_accounts
 
     resolver, resources, enabled = resolve_stack(sam, parameters, stack, region)
     for logical in enabled:  # queue policies name their queues by URL, known to SQS
         if resources[logical]["Type"] == "AWS::SQS::Queue":
             name = str(resolver.attrs[(logical, "QueueName")])
             resolver.refs[logical] = clients.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    replace_policies(url, iam_setup(resolver, resources, enabled, ACCOUNT, region))
+    setup = iam_setup(resolver, resources, enabled, ACCOUNT, region)
+    setup.bucket_accounts = model_bucket_accounts(parameters)
+    replace_policies(url, setup)
 
 
 def _apply_endpoint_updates(

@@ -27,10 +27,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from asyncinfer.http_serving import RequestGate
 from asyncinfer.local.endpoint.events import EmulatorEvent, EventKind, InstanceCount
 from asyncinfer.local.endpoint.failure_reasons import expired_reason
 from asyncinfer.local.endpoint.hooks import EndpointHooks, HookList
-from asyncinfer.local.endpoint.http_api import RequestGate, RuntimeApiServer
+from asyncinfer.local.endpoint.http_api import RuntimeApiServer
 from asyncinfer.local.endpoint.invocation import ContainerUrl, Failure, Invoker
 from asyncinfer.local.endpoint.protocol import ApiError, InvokeParams, validation_error
 from asyncinfer.local.endpoint.queue import EndpointQueue
@@ -85,7 +86,7 @@ class AsyncEndpointEmulator:
     session the moto clients are made from; sharing one between emulators saves re-reading the service models.
     ``data_session`` (optional, default ``session``) carries the execution role's credentials for what SageMaker
     does as that role (read inputs, write outputs and failures, publish notifications); ``gate`` (optional) decides
-    whether a caller may invoke the endpoint (IAM, :class:`~asyncinfer.local.endpoint.http_api.RequestGate`).
+    whether a caller may invoke the endpoint (IAM, :class:`~asyncinfer.http_serving.RequestGate`).
     """
 
     def __init__(

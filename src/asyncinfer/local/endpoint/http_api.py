@@ -16,7 +16,14 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast
 
-from asyncinfer.http_serving import BodyTooLarge, KeepAliveHandler, LoopbackServer, MalformedBody
+from asyncinfer.http_serving import (
+    BodyTooLarge,
+    KeepAliveHandler,
+    LoopbackServer,
+    MalformedBody,
+    RequestGate,
+    send_response,
+)
 from asyncinfer.local.endpoint.protocol import (
     H_ERROR_TYPE,
     H_FAILURE_LOCATION,
@@ -45,16 +52,6 @@ class Acceptor(Protocol):
         """Queue a validated request and return it (its locations are the answer); raise :class:`ApiError` to
         answer with an error instead."""
         ...
-
-
-class RequestGate(Protocol):
-    def refusal(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> Response | None:
-        """None to serve the request; else the answer (status, headers, body) that refuses it (IAM)."""
-        ...
-
-
-#: status, headers, body
-Response = tuple[int, list[tuple[str, str]], bytes]
 
 
 class _Server(LoopbackServer):
@@ -130,14 +127,7 @@ class _Handler(KeepAliveHandler):
         refusal = gate.refusal(self.command, path, query, {k.lower(): v for k, v in self.headers.items()})
         if refusal is None:
             return False
-        status, headers, body = refusal
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_response(self, refusal)
         return True
 
     def do_POST(self) -> None:

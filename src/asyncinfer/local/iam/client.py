@@ -50,10 +50,14 @@ def replace_policies(aws_endpoint_url: str, setup: IamSetup) -> None:
 
 
 def authorize_request(
-    aws_endpoint_url: str, method: str, path: str, query: str, headers: Mapping[str, str]
+    aws_endpoint_url: str, method: str, path: str, query: str, headers: Mapping[str, str], service: str
 ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-    """None when allowed; else the denial to answer (status, headers, body)."""
-    payload = {"request": {"method": method, "path": path, "query": query, "headers": dict(headers)}}
+    """None when allowed; else the denial to answer (status, headers, body). ``service``: the signing name the
+    server answering the request requires."""
+    payload = {
+        "request": {"method": method, "path": path, "query": query, "headers": dict(headers)},
+        "service": service,
+    }
     answer = _call(aws_endpoint_url, control.AUTHORIZE_REQUEST, payload)
     if answer["allowed"]:
         return None

@@ -48,7 +48,7 @@ class IamControl:
             request = HttpRequest(
                 raw["method"], raw["path"], raw.get("query", ""), {k.lower(): v for k, v in raw["headers"].items()}
             )
-            verdict = authorizer.authorize_http(request)
+            verdict = authorizer.authorize_http(request, expected_service=payload.get("service"))
             if verdict.denial is None:
                 return {"allowed": True}
             status, headers, body = verdict.denial

@@ -104,8 +104,7 @@ class DecisionLog:
                     line["context"] = dict(decision.check.context)
                 if decision.unknown_keys:
                     line["unknown_condition_keys"] = list(decision.unknown_keys)
-                self._stream.write(json.dumps(line) + "\n")
-                self._stream.flush()
+                self._stream.write(json.dumps(line) + "\n")  # flushed by seen() and close(), not per line
 
     def record_unmapped(self, principal: Principal, operation: str, message: str) -> None:
         with self._lock:
@@ -121,6 +120,8 @@ class DecisionLog:
 
     def seen(self) -> list[SeenCheck]:
         with self._lock:
+            if self._stream is not None:
+                self._stream.flush()
             return list(self._seen.values())
 
     def close(self) -> None:

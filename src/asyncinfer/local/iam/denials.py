@@ -11,10 +11,8 @@ import uuid
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from asyncinfer.http_serving import Response
 from asyncinfer.local.iam.checks import HttpRequest
-
-#: (status, headers, body) as an HTTP server sends it.
-Response = tuple[int, list[tuple[str, str]], bytes]
 
 _BAD_KEY_MESSAGE = "The security token included in the request is invalid."
 _S3_BAD_KEY_MESSAGE = "The AWS Access Key Id you provided does not exist in our records."

@@ -7,24 +7,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from asyncinfer.http_serving import Response
 from asyncinfer.local.iam import client
 from asyncinfer.local.iam.checks import Check
 from asyncinfer.local.lambda_wiring import EventSource
 
 logger = logging.getLogger(__name__)
 
-#: status, headers, body
-Response = tuple[int, list[tuple[str, str]], bytes]
-
 
 class IamRequestGate:
-    """The endpoint emulator's :class:`~asyncinfer.local.endpoint.http_api.RequestGate`."""
+    """A :class:`~asyncinfer.http_serving.RequestGate` for a server of the local stack's own (the endpoint
+    emulator: signing name ``sagemaker``; the Lambda Invoke API: ``lambda``); a request signed for another service
+    is refused."""
 
-    def __init__(self, aws_endpoint_url: str) -> None:
+    def __init__(self, aws_endpoint_url: str, service: str) -> None:
         self._url = aws_endpoint_url
+        self._service = service
 
     def refusal(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> Response | None:
-        return client.authorize_request(self._url, method, path, query, headers)
+        return client.authorize_request(self._url, method, path, query, headers, self._service)
 
 
 def topic_of(subscription_arn: str) -> str:

@@ -1,4 +1,5 @@
-"""Why a grant of template.yaml can go unused in a local run: the least-privilege report prints these next to each
+"""Why a grant of template.yaml can go unused in a local run (each reason starts with :data:`NOT_EMULATED` or
+:data:`ONLY_WHEN`): the least-privilege report prints these next to each
 unused statement, and lists any unused grant without one as unexplained.
 
 Two kinds: what the local stack cannot exercise at all (no CloudWatch Logs, X-Ray, KMS or ECR here), and what only
@@ -7,6 +8,7 @@ a rarer path uses (a failure, a large input, a custom model location)."""
 from __future__ import annotations
 
 NOT_EMULATED = "not emulated locally"
+ONLY_WHEN = "used only"
 
 _FUNCTIONS = ("SubmitterFunctionRole/submitter", "SuccessHandlerFunctionRole/success-handler",
               "ErrorHandlerFunctionRole/error-handler")  # fmt: skip
@@ -17,8 +19,9 @@ EXPLANATIONS: dict[str, str] = {
     **{f"{p}#WriteOwnLogs": f"{NOT_EMULATED}: Lambda writes function logs to CloudWatch Logs" for p in _FUNCTIONS},
     **{f"{p}#Tracing": f"{NOT_EMULATED}: X-Ray (tracing is off locally)" for p in _FUNCTIONS},
     **{
-        f"{p}#OnFailureDestination": "used only when an invocation fails after its retries (the on-failure "
-        "destination); the soak and the mutation test exercise it"
+        f"{p}#OnFailureDestination": "used only when an invocation of the function fails after its retries (Lambda "
+        "sends the on-failure record with the function's role); tests/integration/test_iam.py exercises the "
+        "submitter's"
         for p in _FUNCTIONS
     },
     **{
@@ -44,7 +47,8 @@ EXPLANATIONS: dict[str, str] = {
     "instance agent publishes with the role; AWS/SageMaker metrics are published by the service itself",
     f"{_EXECUTION}#PullCustomContainerImage": f"{NOT_EMULATED}: ECR (no container images run locally)",
     f"{_EXECUTION}#EcrAuthorizationForCustomImage": f"{NOT_EMULATED}: ECR (no container images run locally)",
-    "DeadLetterQueuePolicy#AllowSnsRedriveFromThisStacksTopics": "used only when SNS cannot deliver to a function",
+    "DeadLetterQueuePolicy#AllowSnsRedriveFromThisStacksTopics": f"{NOT_EMULATED}: SNS's delivery retries and its "
+    "redrive to the dead-letter queue (a refused delivery is logged as lost)",
     "DeadLetterQueuePolicy#AllowEventBridgeDeadLettersFromResultsRule": "used only when EventBridge cannot deliver "
     "a result event to the results queue",
 }

@@ -7,6 +7,7 @@ it; otherwise the event is lost. moto sends unconditionally (``Rule.send_to_targ
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -36,14 +37,13 @@ def apply(gate: TargetGate) -> None:
             return
         _applied.append(gate)
     original = Rule.send_to_targets
-    rule_lock = threading.Lock()  # targets are swapped for the call: one delivery at a time
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
         if not self.event_pattern.matches_event(original_event):
             return
         current = _applied[0]
         allowed = []
-        for target in self.targets:
+        for target in list(self.targets):
             arn = str(target["Arn"])
             if ":sqs:" not in arn or current.may_deliver(self.arn, arn):
                 allowed.append(target)
@@ -56,11 +56,11 @@ def apply(gate: TargetGate) -> None:
                 )
             else:
                 logger.error("EventBridge may not send to %s nor to a dead-letter queue: the event is lost", arn)
-        with rule_lock:
-            saved, self.targets = self.targets, allowed
-            try:
-                original(self, original_event, transform_input)
-            finally:
-                self.targets = saved
+        if allowed:
+            # A copy of the rule with the targets it may deliver to: the rule itself is never changed, so
+            # concurrent deliveries and ListTargetsByRule see it whole.
+            delivering = copy.copy(self)
+            delivering.targets = allowed
+            original(delivering, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

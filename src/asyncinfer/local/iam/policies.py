@@ -183,3 +183,16 @@ def without_action(policy: Policy, ref: StatementRef, action: str) -> Policy:
         else:
             statements.append(statement)
     return Policy(policy.name, tuple(statements))
+
+
+def without_resource(policy: Policy, ref: StatementRef, resource: str) -> Policy:
+    """The policy with one resource pattern removed from one statement (the statement goes if none is left)."""
+    statements: list[Statement] = []
+    for statement in policy.statements:
+        if statement.ref == ref:
+            kept = tuple(r for r in statement.resources if r != resource)
+            if kept:
+                statements.append(replace(statement, resources=kept))
+        else:
+            statements.append(statement)
+    return Policy(policy.name, tuple(statements))

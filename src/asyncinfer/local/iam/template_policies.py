@@ -35,6 +35,8 @@ class IamSetup:
     resource_policies: list[ResourcePolicySpec] = field(default_factory=list)
     function_roles: dict[str, str] = field(default_factory=dict)  # function logical id → role ARN
     execution_roles: dict[str, str] = field(default_factory=dict)  # endpoint name → its model's execution role ARN
+    # Buckets the local stack's one account stands in for another account's (s3:ResourceAccount is theirs).
+    bucket_accounts: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +50,7 @@ class IamSetup:
             resource_policies=[ResourcePolicySpec(**spec) for spec in data["resource_policies"]],
             function_roles=dict(data["function_roles"]),
             execution_roles=dict(data["execution_roles"]),
+            bucket_accounts=dict(data.get("bucket_accounts", {})),
         )
 
     def identity_policies(self, role_arn: str) -> list[Policy]:
