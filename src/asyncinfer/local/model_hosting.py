@@ -52,8 +52,10 @@ class ModelFleet:
         on_switch: Callable[[str, str], None] | None = None,
         framework_limits: FrameworkLimits | None = None,  # the Model's TorchServe/MMS limits, as provisioned
         container: Container = "xgboost",  # which stand-in serves the artifacts (container_images.py)
+        program: str | None = None,  # a script-mode container's entry script (the Model's SAGEMAKER_PROGRAM)
     ) -> None:
         self._container: Container = container
+        self._program = program
         self._s3 = s3
         self._host = host
         self._latency = latency_seconds
@@ -148,6 +150,7 @@ class ModelFleet:
             framework_limits=self._framework_limits,
             timeout=self._load_timeout,
             container=self._container,
+            program=self._program,
         )
 
 

@@ -320,6 +320,7 @@ class RunningStack:
             on_switch=self._container_moved,
             framework_limits=self._framework_limits(),
             container=self.model_server,
+            program=self._model_environment().get("SAGEMAKER_PROGRAM"),
         )
         for index, endpoint in enumerate(self.stack.endpoints):
             # The stack's model port for the first endpoint's first container; any free port after that.
@@ -336,13 +337,18 @@ class RunningStack:
             return "script" if self.config.model_server == "script" else "xgboost"
         return stand_in_for(self.stack.parameters.get("ContainerImage", "") if self.stack is not None else "")
 
+    def _model_environment(self) -> dict[str, str]:
+        """The first endpoint's Model's Environment, as provisioned from the template."""
+        assert self.stack is not None
+        return self.stack.model_environments.get(self.stack.endpoints[0], {}) if self.stack.endpoints else {}
+
     def _framework_limits(self) -> FrameworkLimits | None:
         """TorchServe's/MMS's limits under the Model's Environment as provisioned from the template."""
         from asyncinfer.model.framework_limits import FrameworkLimitError, limits_for
 
         assert self.stack is not None
         framework = self.stack.parameters.get("ModelServerFramework", "none")
-        environment = self.stack.model_environments.get(self.stack.endpoints[0], {}) if self.stack.endpoints else {}
+        environment = self._model_environment()
         try:
             return limits_for(framework, environment)
         except FrameworkLimitError as exc:

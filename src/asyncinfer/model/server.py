@@ -78,6 +78,8 @@ class ModelServer:
     ``latency_seconds`` delays every successful invocation, to exercise timeouts and backlogs with a fast model.
     ``framework_limits``: the TorchServe/MMS request, response and timeout limits to enforce (framework_limits.py).
     ``container``: which container the server stands in for (see the module docstring).
+    ``program``: a script-mode container's entry script (the Model's ``SAGEMAKER_PROGRAM``; default: this process's
+    environment, else ``inference.py``).
     """
 
     def __init__(
@@ -92,8 +94,10 @@ class ModelServer:
         framework_limits: FrameworkLimits | None = None,
         s3_client: S3Client | None = None,
         container: Container = "xgboost",
+        program: str | None = None,
     ) -> None:
         self.model_uri = os.fspath(model_uri)
+        self.program = program
         self.host = host
         self._requested_port = port
         self.container: Container = container
@@ -213,7 +217,7 @@ class ModelServer:
         limits = self.framework_limits
         worker = ScriptWorker(
             model_dir,
-            program=program_name(),
+            program=self.program or program_name(),
             default_accept=self.default_accept or None,
             response_timeout=limits.response_timeout_seconds if limits is not None else None,
         )
@@ -292,6 +296,7 @@ def start_model_server(
     framework_limits: FrameworkLimits | None = None,
     s3_client: S3Client | None = None,
     container: Container = "xgboost",
+    program: str | None = None,
 ) -> ModelServer:
     """Create and start a :class:`ModelServer` (by default on an ephemeral port, returning once the model is
     loaded). On a load failure the server is stopped and ``ModelLoadError`` raised; use ``wait=False`` to keep it
@@ -306,6 +311,7 @@ def start_model_server(
         framework_limits=framework_limits,
         s3_client=s3_client,
         container=container,
+        program=program,
     )
     try:
         server.start(wait=wait, timeout=timeout)

@@ -130,6 +130,21 @@ def test_model_server_framework_environment(
         assert limits.response_timeout_seconds == float(environment[timeout])
 
 
+@pytest.mark.parametrize("framework", ["none", "TorchServe", "MMS"])
+def test_an_inference_program_is_named_to_the_container_with_any_framework(
+    raw: dict[str, Any], resources: dict[str, Any], framework: str
+) -> None:
+    container = resources["Model"]["Properties"]["PrimaryContainer"]
+    without = Resolver(raw, ModelServerFramework=framework).resolve(container).get("Environment") or {}
+    named = Resolver(raw, ModelServerFramework=framework, InferenceProgram="inference.py").resolve(container)
+    # The scikit-learn container finds the script only through these two; the framework's limits stay as they were.
+    assert named["Environment"] == {
+        **without,
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    }
+
+
 # ----------------------------------------------------------------------------------------------------------- scaling
 def test_scales_to_zero_and_back(raw: dict[str, Any], resources: dict[str, Any]) -> None:
     assert raw["Parameters"]["MinInstances"]["Default"] == 0
