@@ -144,7 +144,7 @@ class RequestGate(Protocol):
 
 
 def send_response(handler: BaseHTTPRequestHandler, response: Response) -> None:
-    """Answer with ``response`` (its Content-Length set from its body)."""
+    """Answer with ``response`` (its Content-Length set from its body; no body to a HEAD)."""
     status, headers, body = response
     handler.send_response(status)
     for name, value in headers:
@@ -152,4 +152,5 @@ def send_response(handler: BaseHTTPRequestHandler, response: Response) -> None:
             handler.send_header(name, value)
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
-    handler.wfile.write(body)
+    if handler.command != "HEAD":
+        handler.wfile.write(body)

@@ -58,7 +58,8 @@ def wait_showing(
 
 def use_digits_model(config: LocalConfig) -> None:
     """The image demo's stack: the scikit-learn framework image (so the script-mode stand-in serves it), JSON
-    answers, its entry script named as that container needs, and the digits artifact at an empty ModelDataUrl. Parameters given on the command line win."""
+    answers, its entry script named as that container needs, and the digits artifact at an empty ModelDataUrl.
+    Parameters given on the command line win."""
     from asyncinfer.model.digits import SKLEARN_IMAGE
 
     config.demo_model = "digits"

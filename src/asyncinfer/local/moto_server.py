@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer
 
+from asyncinfer.http_serving import send_response
 from asyncinfer.local import moto_patches
 from asyncinfer.local.iam import control as iam_control
 from asyncinfer.local.iam import moto_deliveries
@@ -160,7 +161,7 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             else:
                 verdict = self._authorize(environ)
                 if verdict.denial is not None:
-                    self._send(*verdict.denial)
+                    send_response(self, verdict.denial)
                 else:
                     self._respond(server.app, environ, verdict)
             body = environ["wsgi.input"]
@@ -206,16 +207,6 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             request = HttpRequest(request.method, request.path, request.query, request.headers, body)
         return authorizer.authorize_http(request)
 
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() != "content-length":
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.environ.get("REQUEST_METHOD") != "HEAD":
-            self.wfile.write(body)
-
     def _iam_control(self, environ: WSGIEnvironment, path: str) -> None:
         server = self.server
         assert isinstance(server, MotoServer)
@@ -249,7 +240,7 @@ class KeepAliveMotoHandler(MotoRequestHandler):
             if code == 404 and verdict is not None and verdict.when_missing is not None:
                 instead = verdict.when_missing()  # S3 answers 403 to a caller that may not list the bucket
                 if instead is not None:
-                    self._send(*instead)
+                    send_response(self, instead)
                     return
             head_only = environ["REQUEST_METHOD"] == "HEAD" or code in _NO_BODY_STATUSES or code < 200
             chunks: Iterable[bytes] = result
