@@ -17,13 +17,13 @@ def report_table(report: dict[str, Any]) -> Table:
     table.add_column("role")
     table.add_column("used", overflow="fold")
     table.add_column("denied", overflow="fold")
-    table.add_column("granted, never used", overflow="fold")
+    table.add_column("granted, never used (why: iam-report.json)", overflow="fold")
     for role in report["roles"]:
         used = "\n".join(f"{u['action']} x{u['requests']}" for u in role["used"]) or "-"
         denied = "\n".join(f"{d['action']} on {d['resource']} x{d['count']}" for d in role["denied"]) or "-"
         unused = "\n".join(
-            f"{g['statement']}: {', '.join(g['actions'])}"
-            + (f" ({g['explanation']})" if g["explanation"] else " — UNEXPLAINED")
+            f"{g['statement'].rsplit('#', 1)[-1]}: {', '.join(a.split(':', 1)[-1] for a in g['actions'])}"
+            + ("" if g["explanation"] else " (UNEXPLAINED)")
             for g in role["unused"]
         )
         table.add_row(role["role"], used, denied, unused or "-")
