@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib import request
+from urllib.parse import urlsplit
 
 from asyncinfer.local.iam import control
 from asyncinfer.local.iam.checks import Check
 from asyncinfer.local.iam.identities import RoleCredentials
 from asyncinfer.local.iam.template_policies import IamSetup
 
+# One keep-alive connection per thread and server: the endpoint asks for every InvokeEndpointAsync and the pollers
+# for every batch, and a new connection (and a new thread in moto's server) each time cost more than the decision.
+_connections = threading.local()
+
+
+def _connection(netloc: str, timeout: float) -> http.client.HTTPConnection:
+    pool: dict[str, http.client.HTTPConnection] = _connections.__dict__.setdefault("pool", {})
+    if netloc not in pool:
+        pool[netloc] = http.client.HTTPConnection(netloc, timeout=timeout)
+    return pool[netloc]
+
 
 def _call(aws_endpoint_url: str, path: str, payload: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
     data = json.dumps(payload).encode() if payload is not None else None
-    call = request.Request(
-        aws_endpoint_url.rstrip("/") + path,
-        data,
-        {"Content-Type": "application/json"},
-        method="POST" if data is not None else "GET",
-    )
-    with request.urlopen(call, timeout=timeout) as answer:
-        return json.loads(answer.read())
+    netloc = urlsplit(aws_endpoint_url).netloc
+    headers = {"Content-Type": "application/json"}
+    for attempt in (1, 2):  # a kept connection the server closed (idle timeout) is opened again, once
+        connection = _connection(netloc, timeout)
+        try:
+            connection.request("POST" if data is not None else "GET", path, data, headers)
+            answer = connection.getresponse()
+            body = answer.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            _connections.pool.pop(netloc, None)
+            if attempt == 2:
+                raise
+            continue
+        if answer.status >= 400:
+            raise OSError(f"{path}: {answer.status} {body[:200]!r}")
+        return json.loads(body)
+    raise AssertionError("unreachable")
 
 
 def configure(
