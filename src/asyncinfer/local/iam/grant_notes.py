@@ -31,6 +31,9 @@ EXPLANATIONS: dict[str, str] = {
         "notification of a job this stack never claimed (someone invoked the endpoint directly)"
         for p in _FUNCTIONS
     },
+    "SubmitterFunctionRole/submitter#ResultEvents": "used only when the submitter decides a file's outcome itself "
+    "(an input refused before the endpoint: empty, too large, bad metadata, gone)",
+    "ErrorHandlerFunctionRole/error-handler#ResultEvents": "used only when an inference fails at the endpoint",
     f"{_INPUT}#ReadInputObjects": "s3:GetObject: only for an event without a version id (the input bucket is "
     "versioned, so S3's events carry one, and the submitter reads that exact version)",
     f"{_EXECUTION}#WriteOutputsAndFailures": "s3:AbortMultipartUpload: only when a multipart upload of a large "
