@@ -14,6 +14,7 @@ the clients are the stack's, handed in.
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 NAME = "input-changed"
-DELETE_SHARE = 1 / 3
+DELETE_EVERY = 3  # every third change is a delete, the others overwrites: by count, not by a draw, so that a short
+# run (a test's 12 files) always has both whatever order the requests are accepted in
 MARK = "asyncinfer-fault"  # user metadata on what the fault writes (the new version's own request is left alone)
 
 
@@ -46,6 +48,7 @@ class InputChanges:
         self._dynamodb = dynamodb
         self._table = jobs_table
         self._rng = random.Random(f"{injector.plan.seed}:{NAME}:rows")
+        self._changes = itertools.count(1)
 
     def maybe_change(self, inference_id: str | None) -> None:
         """One opportunity: the request with ``inference_id`` is being accepted."""
@@ -67,7 +70,7 @@ class InputChanges:
             return  # already deleted
         if current.get("Metadata", {}).get(MARK) == NAME:
             return  # this fault wrote the current content (its own request): no chain of changes
-        if self._faults.chance(NAME, DELETE_SHARE):
+        if next(self._changes) % DELETE_EVERY == 0:
             self._s3.delete_object(Bucket=bucket, Key=key)
             self._faults.count(f"{NAME}:deletes")
         else:
