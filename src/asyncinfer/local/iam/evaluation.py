@@ -18,7 +18,6 @@ from typing import Literal
 from asyncinfer.local.iam.checks import Check, ContextValue
 from asyncinfer.local.iam.conditions import UNKNOWN, Outcome, evaluate_conditions
 from asyncinfer.local.iam.policies import Policy, Principals, Statement, StatementRef
-from asyncinfer.local.iam.wildcards import arn_matches
 
 PrincipalKind = Literal["role", "service"]
 
@@ -192,8 +191,3 @@ def evaluate(
     if allows:
         return Decision(True, check, tuple(allows), unknown_keys=tuple(unknown), matched_actions=allows)
     return Decision(False, check, unknown_keys=tuple(unknown))
-
-
-def arn_in(resource_arn: str, patterns: Sequence[str]) -> bool:
-    """Whether any of ``patterns`` covers ``resource_arn`` (used to find the resource policy of a resource)."""
-    return any(arn_matches(p, resource_arn) for p in patterns)

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from asyncinfer.local.iam.policies import Policy, PolicyError, parse_policy
-from asyncinfer.local.template import JSONValue, Resolver, Template, TemplateError, Unresolved
+from asyncinfer.local.lambda_wiring import resolved_props
+from asyncinfer.local.template import JSONValue, Resolver, Template, TemplateError
 
 
 @dataclass
@@ -63,14 +64,6 @@ class IamSetup:
         return [(spec, parse_policy(spec.name, spec.document, resource_policy=True)) for spec in self.resource_policies]
 
 
-def _resolved(resolver: Resolver, logical: str, resource: Template) -> Template:
-    try:
-        props: Template = resolver.resolve(resource.get("Properties", {})) or {}
-    except Unresolved as exc:
-        raise TemplateError(f"{logical}: {exc}") from exc
-    return props
-
-
 def _queue_arn(resolver: Resolver, url: str) -> str:
     for logical, ref in resolver.refs.items():
         if ref == url and (logical, "Arn") in resolver.attrs:
@@ -117,38 +110,38 @@ def iam_setup(
         by_type.setdefault(resources[logical]["Type"], []).append(logical)
     role_by_name: dict[str, str] = {}
     for logical in by_type.get("AWS::IAM::Role", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         arn = str(resolver.attrs[(logical, "Arn")])
         role_by_name[str(resolver.refs[logical])] = arn
         policies = {f"{logical}/{p['PolicyName']}": p["PolicyDocument"] for p in props.get("Policies", [])}
         setup.roles[arn] = RoleSpec(logical, arn, policies, list(props.get("ManagedPolicyArns", [])))
     for logical in by_type.get("AWS::IAM::Policy", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         for role in props.get("Roles", []):
             if role in role_by_name:
                 setup.roles[role_by_name[role]].policies[f"{logical}/{props['PolicyName']}"] = props["PolicyDocument"]
     for logical in by_type.get("AWS::S3::BucketPolicy", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         bucket = f"arn:aws:s3:::{props['Bucket']}"
         setup.resource_policies.append(ResourcePolicySpec(logical, [bucket, f"{bucket}/*"], props["PolicyDocument"]))
     for logical in by_type.get("AWS::SQS::QueuePolicy", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         queues = [_queue_arn(resolver, url) for url in props["Queues"]]
         setup.resource_policies.append(ResourcePolicySpec(logical, queues, props["PolicyDocument"]))
     for logical in by_type.get("AWS::SNS::TopicPolicy", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         setup.resource_policies.append(ResourcePolicySpec(logical, list(props["Topics"]), props["PolicyDocument"]))
     for logical in by_type.get("AWS::Lambda::Permission", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         function_arn = _function_arn(resolver, props["FunctionName"])
         document = {"Version": "2012-10-17", "Statement": [_permission_statement(logical, props, function_arn)]}
         setup.resource_policies.append(ResourcePolicySpec(logical, [function_arn], document))
     for logical in by_type.get("AWS::Lambda::Function", []):
-        props = _resolved(resolver, logical, resources[logical])
+        props = resolved_props(resolver, logical, resources[logical])
         setup.function_roles[logical] = str(props["Role"])
     for logical in by_type.get("AWS::SageMaker::Endpoint", []):
         endpoint = str(resolver.attrs[(logical, "EndpointName")])
-        role = _execution_role(resolver, resources, enabled, _resolved(resolver, logical, resources[logical]))
+        role = _execution_role(resolver, resources, enabled, resolved_props(resolver, logical, resources[logical]))
         if role:
             setup.execution_roles[endpoint] = role
     try:  # refuse now what IAM would refuse at deploy time
@@ -169,11 +162,11 @@ def _execution_role(
             continue
         if resolver.attrs.get((logical, "EndpointConfigName")) != config:
             continue
-        variants = _resolved(resolver, logical, resources[logical]).get("ProductionVariants", [])
+        variants = resolved_props(resolver, logical, resources[logical]).get("ProductionVariants", [])
         model = str(variants[0]["ModelName"]) if variants else ""
         for candidate in enabled:
             if resources[candidate]["Type"] == "AWS::SageMaker::Model" and (
                 resolver.attrs.get((candidate, "ModelName")) == model
             ):
-                return str(_resolved(resolver, candidate, resources[candidate])["ExecutionRoleArn"])
+                return str(resolved_props(resolver, candidate, resources[candidate])["ExecutionRoleArn"])
     return None
